@@ -1,0 +1,20 @@
+"""The ``propensity`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from propensity.cli.datagen import datagen
+from propensity.cli.feast import feast
+from propensity.cli.run import run
+
+app = typer.Typer(
+    name="propensity",
+    help="Customer propensity modelling on Feast, DuckDB, Ray and XGBoost.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(run)
+app.command()(datagen)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast)

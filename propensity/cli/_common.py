@@ -1,0 +1,69 @@
+"""What every command shares: the workspace option, one-line errors and a progress bar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from propensity.config import WORKDIR_ENV, Workspace
+from propensity.datagen.output import ProgressCallback
+
+console = Console(stderr=True)
+
+WorkdirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workdir",
+        envvar=WORKDIR_ENV,
+        help=f"Workspace directory [env: {WORKDIR_ENV}; default: data/ at the project root].",
+        show_default=False,
+    ),
+]
+
+
+def workspace(workdir: Path | None) -> Workspace:
+    """The workspace of a command, exported so Feast and child processes share it."""
+    return Workspace.resolve(workdir).activate()
+
+
+def fail(message: str) -> NoReturn:
+    """Print a one-line error and exit with status 2."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A pydantic error as one line: ``customers: Input should be greater than or equal to 1 (got -5)``."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        got = f" (got {item['input']!r})" if where else ""
+        parts.append(f"{where}: {message}{got}" if where else message)
+    return "; ".join(parts)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressCallback]:
+    """A progress bar on stderr, driven by a ``progress(done, total)`` callback."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

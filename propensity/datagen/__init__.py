@@ -1,0 +1,1 @@
+"""Raw tables of the retailer: a synthetic generator and a mapping of real grocery histories."""

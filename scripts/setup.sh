@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install propensity with its dev and redis extras. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    echo "error: propensity needs Python 3.11; set PYTHON=/path/to/python3.11" >&2
+    exit 2
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[dev,redis]"
