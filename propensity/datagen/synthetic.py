@@ -15,7 +15,7 @@ from propensity.datagen import catalog
 from propensity.datagen.output import ProgressCallback, raw_output, write_tables
 from propensity.datagen.simulate import Calendar, simulate_chunk
 
-CHUNK_SIZE = 20_000  # customers per chunk; fixed, so output does not depend on the number of workers
+CHUNK_SIZE = 10_000  # customers per chunk; fixed, so output does not depend on the number of workers
 
 
 class SyntheticConfig(BaseModel):

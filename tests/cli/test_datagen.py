@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.datagen.output import read_manifest
+from propensity.datagen.synthetic import CHUNK_SIZE
 
 runner = CliRunner()
 TINY = ["--customers", "300", "--start", "2024-01-01", "--end", "2024-06-30", "--workers", "1"]
@@ -34,7 +35,7 @@ def test_datagen_writes_every_table_into_the_workdir(tmp_path: Path) -> None:
     manifest = read_manifest(tmp_path / "ws" / "raw")
     assert manifest["source"] == {
         "kind": "synthetic", "customers": 300, "start": "2024-01-01", "end": "2024-06-30", "seed": 5,
-        "chunk_size": 20_000,
+        "chunk_size": CHUNK_SIZE,
     }  # fmt: skip
     assert manifest["rows"]["customers"] == 300
     assert "order_lines" in result.output
