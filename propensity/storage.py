@@ -28,26 +28,33 @@ def ensure_writable(target: Path, *, overwrite: bool, hint: str = "pass --overwr
 
 
 @contextmanager
-def staged_directory(target: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield an empty staging directory beside ``target``; on success it replaces ``target`` atomically.
+def staged_directory(target: Path, *, overwrite: bool, scratch: Path | None = None) -> Iterator[Path]:
+    """Yield an empty staging directory; on success it replaces ``target`` in one rename.
 
-    On any error the staging directory is removed and ``target`` is left exactly as it was. An existing
-    ``target`` is only replaced when ``overwrite`` is true (checked before the caller does any work).
+    The staging directory lives in ``scratch`` (default: beside ``target``; it must be on the same file
+    system). On any error it is removed and ``target`` is left exactly as it was. An existing ``target`` is
+    only replaced when ``overwrite`` is true (checked before the caller does any work).
     """
     ensure_writable(target, overwrite=overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:12]
-    staging = target.parent / f".{target.name}.staging-{token}"
+    scratch = scratch or target.parent
+    scratch.mkdir(parents=True, exist_ok=True)
+    staging = scratch / f".{target.name}.staging-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    retired = target.parent / f".{target.name}.retired-{token}"
+    replace_directory(staging, target)
+
+
+def replace_directory(source: Path, target: Path) -> None:
+    """Move directory ``source`` to ``target``, replacing any existing ``target`` (old data is dropped last)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    retired = source.parent / f".{target.name}.retired-{uuid.uuid4().hex[:12]}"
     if target.exists():
         target.rename(retired)
-    staging.rename(target)
+    source.rename(target)
     shutil.rmtree(retired, ignore_errors=True)
 
 

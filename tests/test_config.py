@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from propensity.config import WORKDIR_ENV, Workspace, project_root
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +51,7 @@ def test_feast_cli_in_feature_repo_uses_the_workspace(tmp_path: Path) -> None:
     workspaces = [tmp_path / "one", tmp_path / "two"]
     for ws in workspaces:
         (ws / "feast").mkdir(parents=True)
+        generate_synthetic(SyntheticConfig(customers=50, end=date(2024, 3, 31)), ws / "raw", workers=1)
         env = {**os.environ, WORKDIR_ENV: str(ws)}
         subprocess.run([feast, "apply"], cwd=REPO / "feature_repo", env=env, check=True, capture_output=True)
         listed = subprocess.run(
@@ -56,5 +59,10 @@ def test_feast_cli_in_feature_repo_uses_the_workspace(tmp_path: Path) -> None:
         )
         assert "customer" in listed.stdout
         assert (ws / "feast" / "registry.db").is_file()
+        views = subprocess.run(
+            [feast, "feature-views", "list"], cwd=REPO / "feature_repo", env=env, check=True, capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert "category_orders" in views.stdout
     assert not (REPO / "feature_repo" / "data").exists()
     assert list((REPO / "feature_repo").glob("*.db")) == []

@@ -6,6 +6,7 @@ import typer
 
 from propensity.cli.datagen import datagen
 from propensity.cli.feast import feast
+from propensity.cli.features import app as features_app
 from propensity.cli.run import run
 
 app = typer.Typer(
@@ -17,4 +18,5 @@ app = typer.Typer(
 )
 app.command()(run)
 app.command()(datagen)
+app.add_typer(features_app, name="features")
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast)

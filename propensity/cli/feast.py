@@ -10,15 +10,19 @@ import sys
 import typer
 
 from propensity.cli._common import WorkdirOption, fail, workspace
+from propensity.config import Workspace
+
+
+def run_feast(ws: Workspace, args: list[str]) -> int:
+    """Run Feast's CLI with ``args`` in feature_repo/ on workspace ``ws``; returns its exit status."""
+    executable = shutil.which("feast", path=os.path.dirname(sys.executable)) or shutil.which("feast")
+    if executable is None:
+        fail("Feast's CLI is not installed; run `pip install -e .`")
+    ws.feast_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PROPENSITY_WORKDIR": str(ws.root)}
+    return subprocess.run([executable, *args], cwd=ws.feature_repo, env=env, check=False).returncode
 
 
 def feast(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
     """Run Feast's CLI in feature_repo/ on this workspace, e.g. `propensity feast apply`."""
-    ws = workspace(workdir)
-    executable = shutil.which("feast", path=os.path.dirname(sys.executable)) or shutil.which("feast")
-    if executable is None:
-        fail("Feast's CLI is not installed; run `pip install -e .`")
-    ws.root.mkdir(parents=True, exist_ok=True)
-    ws.feast_dir.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([executable, *ctx.args], cwd=ws.feature_repo, check=False)
-    raise typer.Exit(result.returncode)
+    raise typer.Exit(run_feast(workspace(workdir), ctx.args))

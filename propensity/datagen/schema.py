@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-TS = pa.timestamp("us", tz="UTC")
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 RAW_SCHEMAS: dict[str, pa.Schema] = {
     "customers": pa.schema(
         [
             ("customer_id", pa.int64()),
-            ("signup_at", TS),
+            ("signup_at", TIMESTAMP),
             ("region", pa.string()),
             ("acquisition_channel", pa.string()),
             ("preferred_device", pa.string()),
@@ -40,7 +40,7 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("order_id", pa.int64()),
             ("customer_id", pa.int64()),
-            ("ordered_at", TS),
+            ("ordered_at", TIMESTAMP),
             ("channel", pa.string()),
             ("n_lines", pa.int32()),
             ("amount", pa.float64()),
@@ -53,7 +53,7 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("order_id", pa.int64()),
             ("line_number", pa.int32()),
             ("customer_id", pa.int64()),
-            ("ordered_at", TS),
+            ("ordered_at", TIMESTAMP),
             ("product_id", pa.int64()),
             ("category", pa.string()),
             ("quantity", pa.int32()),
@@ -67,7 +67,7 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("session_id", pa.int64()),
             ("customer_id", pa.int64()),
-            ("started_at", TS),
+            ("started_at", TIMESTAMP),
             ("device", pa.string()),
             ("traffic_source", pa.string()),
             ("duration_s", pa.int32()),
@@ -80,7 +80,7 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("session_id", pa.int64()),
             ("customer_id", pa.int64()),
-            ("started_at", TS),
+            ("started_at", TIMESTAMP),
             ("category", pa.string()),
             ("page_views", pa.int32()),
             ("cart_adds", pa.int32()),
@@ -92,11 +92,11 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("email_id", pa.int64()),
             ("campaign_id", pa.int64()),
             ("customer_id", pa.int64()),
-            ("sent_at", TS),
+            ("sent_at", TIMESTAMP),
             ("category", pa.string()),
             ("discount_pct", pa.float64()),
-            ("opened_at", TS),
-            ("clicked_at", TS),
+            ("opened_at", TIMESTAMP),
+            ("clicked_at", TIMESTAMP),
         ]
     ),
 }

@@ -1,0 +1,93 @@
+"""``propensity features ...``: build the offline store, register it with Feast, serve it, check it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+import typer
+from feast import FeatureStore
+from rich.table import Table
+
+from propensity.cli._common import WorkdirOption, console, fail, progress_bar, workspace
+from propensity.cli.feast import run_feast
+from propensity.features.governance import check_store
+from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
+
+app = typer.Typer(help="Build, register, serve and check the customer features.", no_args_is_help=True)
+
+
+@app.command()
+def build(
+    workdir: WorkdirOption = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Build only this snapshot date (YYYY-MM-DD).")] = None,
+    cadence_days: Annotated[int, typer.Option(help="Days between snapshots over the history.")] = 7,
+    buckets: Annotated[int | None, typer.Option(help="Customer slices (default: 1 per 50k customers).")] = None,
+) -> None:
+    """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store."""
+    ws = workspace(workdir)
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+        config = BuildConfig(cadence_days=cadence_days, buckets=buckets)
+        views = workspace_catalog(ws)
+    except (ValueError, FileNotFoundError) as error:
+        fail(str(error))
+    with progress_bar("features build") as progress:
+        try:
+            report = build_features(ws, as_of=day, config=config, progress=progress)
+        except ValueError as error:
+            fail(str(error))
+    summary = Table("view", "features", "rows written", title=f"{len(report.dates)} snapshot(s), "
+                    f"{report.dates[0]} .. {report.dates[-1]}, in {ws.offline_dir}")  # fmt: skip
+    width = {v.name: len(v.features) for v in views}
+    for view, rows in report.rows.items():
+        summary.add_row(view, f"{width[view]:,}", f"{rows:,}")
+    console.print(summary)
+    console.print(f"{sum(width[v] for v in report.rows):,} features in {len(report.rows)} views")
+
+
+@app.command()
+def apply(workdir: WorkdirOption = None) -> None:
+    """Register the entity, feature views and services with Feast (`feast apply` in feature_repo/)."""
+    ws = workspace(workdir)
+    try:
+        workspace_catalog(ws)
+    except (ValueError, FileNotFoundError) as error:
+        fail(str(error))
+    raise typer.Exit(run_feast(ws, ["apply"]))
+
+
+@app.command()
+def materialize(
+    workdir: WorkdirOption = None,
+    incremental: Annotated[bool, typer.Option(help="Only what is new since the last materialization.")] = False,
+) -> None:
+    """Load the latest values of the online views into the online store (`feast materialize`)."""
+    ws = workspace(workdir)
+    end = (date.today() + timedelta(days=1)).isoformat() + "T00:00:00"
+    if incremental:
+        raise typer.Exit(run_feast(ws, ["materialize-incremental", end]))
+    raise typer.Exit(run_feast(ws, ["materialize", "2000-01-01T00:00:00", end]))
+
+
+@app.command()
+def check(workdir: WorkdirOption = None) -> None:
+    """Fail if the offline store disagrees with the Feast definitions; report null or constant features."""
+    ws = workspace(workdir)
+    try:
+        store = FeatureStore(repo_path=str(ws.feature_repo))
+        report = check_store(store)
+    except FileNotFoundError as error:
+        fail(f"{error}; run `propensity features apply` first")
+    if report.problems:
+        for problem in report.problems:
+            console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    for kind, names in (("all null", report.all_null), ("constant", report.constant)):
+        if names:
+            shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+            console.print(f"[yellow]warning:[/] {len(names)} feature(s) {kind} in the latest snapshot: {shown}")
+    console.print(
+        f"[bold green]ok[/]: {report.views_checked} views, {report.features_checked:,} features match their "
+        f"offline data"
+    )

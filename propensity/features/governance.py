@@ -1,0 +1,89 @@
+"""Governance: the offline store must match the Feast definitions, and features should carry information."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+from feast import FeatureStore, FeatureView
+from feast.types import Array, Float32, Float64, Int32, Int64, String
+
+ARROW_TYPES = {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(), Float64: pa.float64(), String: pa.string()}
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+@dataclass
+class CheckReport:
+    """Schema problems (fatal) and uninformative features (warnings) found by ``check_store``."""
+
+    problems: list[str] = field(default_factory=list)
+    all_null: list[str] = field(default_factory=list)
+    constant: list[str] = field(default_factory=list)
+    views_checked: int = 0
+    features_checked: int = 0
+
+
+def _expected_columns(view: FeatureView) -> dict[str, pa.DataType]:
+    columns = {key: pa.int64() for key in view.join_keys}
+    columns[view.batch_source.timestamp_field] = TIMESTAMP
+    if view.batch_source.created_timestamp_column:
+        columns[view.batch_source.created_timestamp_column] = TIMESTAMP
+    for feature in view.features:
+        dtype = feature.dtype
+        columns[feature.name] = pa.list_(pa.float32()) if isinstance(dtype, Array) else ARROW_TYPES[dtype]
+    return columns
+
+
+def check_store(store: FeatureStore) -> CheckReport:
+    """Compare every registered feature view with its offline dataset; profile its latest snapshot."""
+    report = CheckReport()
+    for view in sorted(store.list_feature_views(), key=lambda v: v.name):
+        report.views_checked += 1
+        report.features_checked += len(view.features)
+        path = Path(view.batch_source.path)
+        files = sorted(path.rglob("*.parquet")) if path.is_dir() else []
+        if not files:
+            report.problems.append(f"{view.name}: no Parquet files in {path}; run `propensity features build`")
+            continue
+        expected = _expected_columns(view)
+        for file in files:
+            actual = ds.dataset(file).schema
+            for name, dtype in expected.items():
+                if name not in actual.names:
+                    report.problems.append(f"{view.name}: column {name!r} is missing from {file}")
+                elif not actual.field(name).type.equals(dtype):
+                    report.problems.append(
+                        f"{view.name}: column {name!r} is {actual.field(name).type} in {file}, "
+                        f"the definition says {dtype}"
+                    )
+            for name in actual.names:
+                if name not in expected:
+                    report.problems.append(f"{view.name}: column {name!r} in {file} is not in the definition")
+        if not report.problems:
+            _profile_latest(view, files, report)
+    return report
+
+
+def _profile_latest(view: FeatureView, files: list[Path], report: CheckReport) -> None:
+    """Record the features that are all null, or hold one value, in the view's latest snapshot."""
+    scalar = [f.name for f in view.features if not isinstance(f.dtype, Array)]
+    if not scalar:
+        return
+    con = duckdb.connect()
+    paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    ts = view.batch_source.timestamp_field
+    con.execute(
+        f"CREATE TEMP TABLE latest AS SELECT * FROM read_parquet([{paths}]) "
+        f"WHERE {ts} = (SELECT max({ts}) FROM read_parquet([{paths}]))"
+    )
+    stats = ", ".join(f'count("{n}"), count(DISTINCT "{n}")' for n in scalar)
+    values = con.execute(f"SELECT {stats} FROM latest").fetchone()
+    for i, name in enumerate(scalar):
+        non_null, distinct = values[2 * i], values[2 * i + 1]
+        if non_null == 0:
+            report.all_null.append(f"{view.name}:{name}")
+        elif distinct == 1:
+            report.constant.append(f"{view.name}:{name}")

@@ -1,0 +1,271 @@
+"""Building the offline store: feature snapshots computed by DuckDB and written as Parquet.
+
+Layout (documented in docs/FEATURES.md)::
+
+    offline/_layout.json                                    bucket count, fixed at the first build
+    offline/<view>/<YYYY-MM>/bucket-<bbbb>.parquet          b = customer_id mod buckets
+
+A file holds the snapshots of one month for one slice of customers, sorted by customer and snapshot time; a Ray
+task reads one slice with ``offline/<view>/*/bucket-<bbbb>.parquet``. The months a build touches are staged in
+``offline/.staging`` and renamed into place whole: re-building a date replaces its rows (the month's other
+dates are carried over), a new date is added, and a crash never leaves half a month visible. One build runs at
+a time per workspace (a file lock).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict, Field
+
+from propensity.config import Workspace
+from propensity.datagen.output import read_manifest, read_table
+from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
+from propensity.features.catalog import EMBEDDING_FEATURE, HISTORY_DAYS, View, build_catalog
+from propensity.features.embedding import customer_embeddings, embed_products
+from propensity.features.sql import daily_facts, profile_query, windowed_query
+from propensity.features.wide import widen
+from propensity.storage import replace_directory, write_parquet
+
+GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
+
+
+CUSTOMERS_PER_BUCKET = 50_000
+LAYOUT_FILE = "_layout.json"
+
+
+class BuildConfig(BaseModel):
+    """How snapshots are laid out in time and on disk."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cadence_days: int = Field(7, ge=1, le=366, description="days between snapshots")
+    buckets: int | None = Field(
+        None, ge=1, le=4096, description="slices of customers (customer_id mod buckets); default: 1 per 50k"
+    )
+    months_per_batch: int = Field(3, ge=1, description="months of snapshots computed per DuckDB query")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build wrote."""
+
+    dates: list[date]
+    rows: dict[str, int]  # per view
+
+
+def workspace_catalog(ws: Workspace) -> tuple[View, ...]:
+    """The feature catalog for the categories of this workspace's raw data."""
+    read_manifest(ws.raw_dir)  # a clear error when there is no raw data yet
+    categories = read_table(ws.raw_dir, "categories", columns=["category"]).column("category").to_pylist()
+    return build_catalog(categories)
+
+
+def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
+    """First and last day with any event in the raw tables."""
+    first, last = con.execute(
+        """SELECT min(d)::DATE, max(d)::DATE FROM (
+               SELECT ordered_at AS d FROM raw_orders UNION ALL SELECT started_at FROM raw_sessions
+               UNION ALL SELECT sent_at FROM raw_emails)"""
+    ).fetchone()
+    if first is None:
+        raise ValueError("the raw tables hold no events: nothing to build features from")
+    return first, last
+
+
+def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
+    """Snapshot dates over the whole history: a fixed grid (Mondays for weekly) after the first event, plus the
+    day after the last event, so the latest snapshot sees all data."""
+    offset = (first - GRID_ANCHOR).days % cadence_days
+    day = first + timedelta(days=cadence_days - offset) if offset else first + timedelta(days=cadence_days)
+    dates = []
+    while day <= last:
+        dates.append(day)
+        day += timedelta(days=cadence_days)
+    return [*dates, last + timedelta(days=1)]
+
+
+def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC with a ``raw_<table>`` view per raw table."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name in RAW_SCHEMAS:
+        path = str(ws.raw_dir / name / "*.parquet").replace("'", "''")
+        con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet('{path}')")
+    return con
+
+
+def build_features(
+    ws: Workspace,
+    *,
+    as_of: date | None = None,
+    config: BuildConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Compute feature snapshots into the offline store: at ``as_of`` only, or over the whole history.
+
+    A full build replaces every month it covers; an ``as_of`` build replaces that date and keeps the other
+    dates of its month. Product text embeddings come from a Ray Data job (cached across builds).
+    """
+    config = config or BuildConfig()
+    views = workspace_catalog(ws)
+    ws.offline_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(ws.offline_dir / ".build.lock"):
+        products = embed_products(ws)
+        con = connect(ws)
+        buckets = _layout_buckets(ws, con, config.buckets)
+        dates = [as_of] if as_of else snapshot_dates(*data_range(con), config.cadence_days)
+        since = min(dates) - timedelta(days=HISTORY_DAYS + config.cadence_days)
+        con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(_raw_relations(), str(since), str(max(dates)))}")
+        created = datetime.now(UTC)
+        rows = dict.fromkeys((v.name for v in views), 0)
+        months = sorted({_month(d) for d in dates})
+        batches = [
+            [d for d in dates if _month(d) in months[i : i + config.months_per_batch]]
+            for i in range(0, len(months), config.months_per_batch)
+        ]
+        for number, batch in enumerate(batches):
+            _set_snapshots(con, batch)
+            with _staged_months(ws, views, sorted({_month(d) for d in batch})) as staging:
+                for bucket in range(buckets):
+                    for view, table in _bucket_tables(con, views, products, config.cadence_days, buckets, bucket):
+                        keep = None if as_of is None else set(batch)
+                        rows[view] += _write_months(ws, table, staging, view, bucket, created, replacing=keep)
+                    if progress:
+                        progress(number * buckets + bucket + 1, len(batches) * buckets)
+        return BuildReport(dates=dates, rows=rows)
+
+
+def _layout_buckets(ws: Workspace, con: duckdb.DuckDBPyConnection, requested: int | None) -> int:
+    """The bucket count of the offline store: fixed by its first build, refused if a build asks for another."""
+    path = ws.offline_dir / LAYOUT_FILE
+    if path.is_file():
+        buckets = json.loads(path.read_text())["buckets"]
+        if requested is not None and requested != buckets:
+            raise ValueError(
+                f"the offline store in {ws.offline_dir} is laid out in {buckets} buckets, not {requested}; "
+                f"delete it to change the layout"
+            )
+        return buckets
+    customers = con.execute("SELECT count(*) FROM raw_customers").fetchone()[0]
+    buckets = requested or max(1, -(-customers // CUSTOMERS_PER_BUCKET))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"buckets": buckets, "key": "customer_id mod buckets"}) + "\n")
+    tmp.rename(path)
+    return buckets
+
+
+def _month(day: date) -> str:
+    return day.strftime("%Y-%m")
+
+
+def _raw_relations() -> dict[str, str]:
+    return {name: f"raw_{name}" for name in RAW_SCHEMAS}
+
+
+def _set_snapshots(con: duckdb.DuckDBPyConnection, dates: list[date]) -> None:
+    values = ", ".join(f"(DATE '{d.isoformat()}')" for d in dates)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE snapshots AS
+            SELECT (snap_day - DATE '1970-01-01')::INTEGER AS snap, snap_day::TIMESTAMPTZ AS event_timestamp
+            FROM (VALUES {values}) t(snap_day)"""
+    )
+
+
+def _bucket_tables(
+    con: duckdb.DuckDBPyConnection,
+    views: tuple[View, ...],
+    products: pa.Table,
+    grace_days: int,
+    buckets: int,
+    bucket: int,
+) -> Iterator[tuple[str, pa.Table]]:
+    """Every view's rows for one slice of customers and the current batch of snapshots."""
+    predicate = f"customer_id % {buckets} = {bucket}"
+    sparse = tuple(v for v in views if not v.dense and v.features[0].name != EMBEDDING_FEATURE)
+    long = con.sql(
+        windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days, bucket=predicate)
+    ).to_arrow_table()
+    for view in views:
+        if view.features[0].name == EMBEDDING_FEATURE:
+            yield view.name, customer_embeddings(con, products, grace_days=grace_days, bucket=predicate)
+        elif view.dense:
+            yield (
+                view.name,
+                con.sql(
+                    profile_query(view, snapshots="snapshots", customers="raw_customers", bucket=predicate)
+                ).to_arrow_table(),
+            )
+        else:
+            yield view.name, widen(long, view)
+
+
+@contextmanager
+def _staged_months(ws: Workspace, views: tuple[View, ...], months: list[str]) -> Iterator[Path]:
+    """A staging tree ``<view>/<month>/`` outside the offline datasets; on success each (view, month)
+    directory replaces the published one in one rename."""
+    staging = ws.offline_dir / ".staging" / uuid.uuid4().hex[:12]
+    try:
+        for view in views:
+            for month in months:
+                (staging / view.name / month).mkdir(parents=True)
+        yield staging
+        for view in views:
+            for month in months:
+                replace_directory(staging / view.name / month, view_dir(ws, view.name) / month)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_months(
+    ws: Workspace,
+    table: pa.Table,
+    staging: Path,
+    view: str,
+    bucket: int,
+    created: datetime,
+    *,
+    replacing: set[date] | None,
+) -> int:
+    """Write one bucket's new rows into its staged month files.
+
+    With ``replacing`` (an ``as_of`` build), the published rows of the month at other dates are carried over;
+    without it the month is replaced whole. Returns the new rows written.
+    """
+    table = table.append_column("created_at", pa.array([created] * table.num_rows, type=TIMESTAMP))
+    months = pc.strftime(table.column("event_timestamp"), format="%Y-%m")
+    name = f"bucket-{bucket:04d}.parquet"
+    for month_dir in (staging / view).iterdir():
+        rows = table.filter(pc.equal(months, month_dir.name))
+        published = view_dir(ws, view) / month_dir.name / name
+        if replacing is not None and published.is_file():
+            old = pq.read_table(published)
+            stale = pa.array([datetime(d.year, d.month, d.day, tzinfo=UTC) for d in replacing], type=TIMESTAMP)
+            old = old.filter(pc.invert(pc.is_in(old.column("event_timestamp"), value_set=stale)))
+            if old.schema != rows.schema:
+                raise ValueError(
+                    f"{published} was built with other features than the catalog has now; "
+                    "rebuild the whole history with `propensity features build`"
+                )
+            rows = pa.concat_tables([old, rows])
+        if rows.num_rows:
+            rows = rows.sort_by([("customer_id", "ascending"), ("event_timestamp", "ascending")])
+            write_parquet(rows, month_dir / name)
+    return table.num_rows
+
+
+def view_dir(ws: Workspace, view: str) -> Path:
+    """The offline dataset of ``view``: the path its Feast FileSource reads."""
+    return ws.offline_dir / view
