@@ -34,3 +34,14 @@ def raw_connection(raw_dir: Path) -> duckdb.DuckDBPyConnection:
     for name in RAW_SCHEMAS:
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{raw_dir / name}/*.parquet')")
     return con
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray session for every test that needs Ray (it takes seconds to start)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
