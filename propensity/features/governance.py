@@ -79,11 +79,11 @@ def _profile_latest(view: FeatureView, files: list[Path], report: CheckReport) -
         f"CREATE TEMP TABLE latest AS SELECT * FROM read_parquet([{paths}]) "
         f"WHERE {ts} = (SELECT max({ts}) FROM read_parquet([{paths}]))"
     )
-    stats = ", ".join(f'count("{n}"), count(DISTINCT "{n}")' for n in scalar)
+    stats = ", ".join(f'count("{n}"), min("{n}") = max("{n}")' for n in scalar)
     values = con.execute(f"SELECT {stats} FROM latest").fetchone()
     for i, name in enumerate(scalar):
-        non_null, distinct = values[2 * i], values[2 * i + 1]
+        non_null, single_value = values[2 * i], values[2 * i + 1]
         if non_null == 0:
             report.all_null.append(f"{view.name}:{name}")
-        elif distinct == 1:
+        elif single_value:
             report.constant.append(f"{view.name}:{name}")

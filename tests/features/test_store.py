@@ -1,0 +1,223 @@
+"""The offline store with Feast: apply, materialize and online reads (SQLite and a real Redis), idempotent
+rebuilds, and the governance check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from feast import FeatureStore
+from typer.testing import CliRunner
+
+from propensity.cli import app
+from propensity.cli.feast import run_feast
+from propensity.config import Workspace
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS
+from propensity.features.governance import check_store
+from propensity.features.pipeline import BuildConfig, build_features, view_dir
+from tests.features.helpers import read_view
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
+    """400 synthetic customers over nine months, features built, applied and materialized into SQLite."""
+    ws = Workspace.resolve(tmp_path_factory.mktemp("store"))
+    generate_synthetic(SyntheticConfig(customers=400, end=date(2024, 9, 30), seed=2), ws.raw_dir, workers=1)
+    build_features(ws, config=BuildConfig(buckets=2))
+    assert run_feast(ws, ["apply"]) == 0
+    assert run_feast(ws, ["materialize", "2000-01-01T00:00:00", "2030-01-01T00:00:00"]) == 0
+    return ws
+
+
+def _store(ws: Workspace, yaml: str = "feature_store.yaml") -> FeatureStore:
+    os.environ["PROPENSITY_WORKDIR"] = str(ws.root)
+    return FeatureStore(repo_path=str(ws.feature_repo), fs_yaml_file=ws.feature_repo / yaml)
+
+
+def _latest_offline(ws: Workspace, view: str) -> pd.DataFrame:
+    rows = read_view(ws, view).sort_values(["customer_id", "event_timestamp"])
+    return rows.groupby("customer_id").tail(1).set_index("customer_id")
+
+
+def _assert_online_equals_latest_offline(store: FeatureStore, ws: Workspace) -> None:
+    service = store.get_feature_service("online_profile")
+    customers = _latest_offline(ws, "customer_profile").index[:60].tolist()
+    online = (
+        store.get_online_features(features=service, entity_rows=[{"customer_id": c} for c in customers])
+        .to_df()
+        .set_index("customer_id")
+    )
+    compared = 0
+    for view in ONLINE_PROFILE_VIEWS:
+        offline = _latest_offline(ws, view)
+        for name in (c for c in offline.columns if c not in ("event_timestamp", "created_at")):
+            for customer in customers:
+                want = offline[name].get(customer)
+                got = online.loc[customer, name]
+                if want is None or (isinstance(want, float) and np.isnan(want)):
+                    assert got is None or pd.isna(got), (view, name, customer)
+                else:
+                    assert got == pytest.approx(want) if isinstance(want, float) else got == want, (view, name)
+                compared += 1
+    assert compared > 1000
+
+
+def test_feast_lists_every_view_and_both_services(ws: Workspace) -> None:
+    store = _store(ws)
+    assert len(store.list_feature_views()) == 13
+    assert sum(len(v.features) for v in store.list_feature_views()) >= 2000
+    services = {s.name: s for s in store.list_feature_services()}
+    assert {"propensity_v1", "online_profile"} <= set(services)
+    orders = store.get_feature_view("category_orders")
+    assert orders.ttl.days == 400 and orders.tags["family"] == "purchases" and not orders.online
+    assert orders.features[0].description
+
+
+def test_online_store_serves_the_latest_offline_snapshot(ws: Workspace) -> None:
+    _assert_online_equals_latest_offline(_store(ws), ws)
+
+
+def test_offline_only_views_are_not_materialized(ws: Workspace) -> None:
+    store = _store(ws)
+    customer = int(_latest_offline(ws, "category_orders").index[0])
+    values = store.get_online_features(
+        features=["category_orders:orders_photo_books_365d"], entity_rows=[{"customer_id": customer}]
+    ).to_dict()
+    assert values["orders_photo_books_365d"] == [None]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def redis_server() -> Iterator[str]:
+    """A real redis-server on a free loopback port, without persistence; stopped after the test."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server must be installed (scripts/test.sh installs it)"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_redis_online_store(ws: Workspace, redis_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROPENSITY_REDIS", redis_server)
+    redis_args = ["-f", "feature_store.redis.yaml"]
+    assert run_feast(ws, [*redis_args, "apply"]) == 0
+    assert run_feast(ws, [*redis_args, "materialize", "2000-01-01T00:00:00", "2030-01-01T00:00:00"]) == 0
+    store = _store(ws, "feature_store.redis.yaml")
+    assert store.config.online_store.type == "redis"
+    _assert_online_equals_latest_offline(store, ws)
+
+
+def _frames(ws: Workspace, view: str) -> pd.DataFrame:
+    return read_view(ws, view).drop(columns="created_at").sort_values(["customer_id", "event_timestamp"])
+
+
+def test_rebuilding_a_date_replaces_it_and_a_new_date_is_added(ws: Workspace) -> None:
+    before = _frames(ws, "category_cart")
+    dates = sorted(before.event_timestamp.unique())
+    build_features(ws, as_of=pd.Timestamp(dates[-3]).date())  # an existing date, mid-month
+    after = _frames(ws, "category_cart")
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+    new_day = date(2024, 10, 2)
+    build_features(ws, as_of=new_day)
+    grown = _frames(ws, "category_cart")
+    assert set(grown.event_timestamp.unique()) == {*dates, pd.Timestamp(new_day, tz="UTC")}
+    pd.testing.assert_frame_equal(
+        grown[grown.event_timestamp != pd.Timestamp(new_day, tz="UTC")].reset_index(drop=True),
+        before.reset_index(drop=True),
+    )
+    assert not list((ws.offline_dir / ".staging").glob("*"))  # nothing left half-written
+
+
+def test_bucket_layout_is_fixed_at_the_first_build(ws: Workspace) -> None:
+    with pytest.raises(ValueError, match="laid out in 2 buckets, not 3"):
+        build_features(ws, config=BuildConfig(buckets=3))
+    files = list(view_dir(ws, "customer_rfm").rglob("*.parquet"))
+    assert {f.name for f in files} == {"bucket-0000.parquet", "bucket-0001.parquet"}
+    for file in files:
+        ids = pq.read_table(file, columns=["customer_id"]).column("customer_id").to_numpy()
+        assert len(set(ids % 2)) == 1  # one slice of customers per file
+        assert (
+            pq.read_table(file)
+            .sort_by([("customer_id", "ascending"), ("event_timestamp", "ascending")])
+            .equals(pq.read_table(file))
+        )
+
+
+def test_check_passes_and_reports_uninformative_features(ws: Workspace) -> None:
+    report = check_store(_store(ws))
+    assert report.problems == []
+    assert report.views_checked == 13 and report.features_checked >= 2000
+    latest = read_view(ws, "category_email")
+    latest = latest[latest.event_timestamp == latest.event_timestamp.max()]
+    constant = [n.split(":")[1] for n in report.constant if n.startswith("category_email:")]
+    assert constant, "a small workspace has rare categories with no recent emails"
+    for name in constant:
+        assert latest[name].nunique() == 1
+    varying = [c for c in latest.columns if c.startswith("email_") and c not in constant]
+    assert varying and all(latest[c].nunique() > 1 for c in varying)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t.drop_columns(["orders_mugs_7d"]), "column 'orders_mugs_7d' is missing"),
+        (lambda t: t.append_column("surprise", pa.array([1] * t.num_rows)), "column 'surprise'"),
+        (
+            lambda t: t.set_column(
+                t.schema.get_field_index("orders_mugs_7d"),
+                "orders_mugs_7d",
+                t.column("orders_mugs_7d").cast(pa.float64()),
+            ),
+            "column 'orders_mugs_7d' is double",
+        ),
+    ],
+    ids=["missing", "extra", "type"],
+)
+def test_check_names_the_column_that_disagrees(ws: Workspace, mutate, message: str) -> None:
+    victim = sorted(view_dir(ws, "category_orders").rglob("*.parquet"))[0]
+    original = victim.read_bytes()
+    try:
+        pq.write_table(mutate(pq.read_table(victim)), victim)
+        result = runner.invoke(app, ["features", "check", "--workdir", str(ws.root)])
+        assert result.exit_code == 1
+        assert message in result.output and "category_orders" in result.output
+    finally:
+        victim.write_bytes(original)
+
+
+def test_build_refuses_bad_input(tmp_path: Path) -> None:
+    empty = runner.invoke(app, ["features", "build", "--workdir", str(tmp_path / "none")])
+    assert empty.exit_code == 2 and "run `propensity datagen` first" in empty.output
+    bad_date = runner.invoke(app, ["features", "build", "--workdir", str(tmp_path), "--as-of", "2024-02-30"])
+    assert bad_date.exit_code == 2 and "day is out of range" in bad_date.output
