@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from propensity.cli._common import WorkdirOption, console, workspace
+from propensity.cli._common import WorkdirOption, console, fail, progress_bar, workspace
 from propensity.cli.datagen import write_raw
+from propensity.cli.feast import run_feast
 from propensity.datagen.output import read_manifest
+from propensity.features.pipeline import build_features
 from propensity.storage import is_nonempty_dir
 
 
@@ -19,15 +21,21 @@ def run(
     seed: Annotated[int, typer.Option(help="Random seed (synthetic).")] = 0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Regenerate the raw data even if present.")] = False,
 ) -> None:
-    """Run every stage: raw data, then (as they land) features, training sets, models and scores."""
+    """Run every stage: raw data, features, Feast registry and online store (later: models and scores)."""
     ws = workspace(workdir)
     if fresh or not is_nonempty_dir(ws.raw_dir):
         write_raw(ws, source, customers=customers, seed=seed, overwrite=fresh)
     else:
-        manifest = read_manifest(ws.raw_dir)
-        console.print(f"raw data: kept the {manifest['source']['kind']} tables in {ws.raw_dir} (--fresh remakes)")
+        console.print(f"raw data: kept the {read_manifest(ws.raw_dir)['source']['kind']} tables (--fresh remakes)")
     rows = read_manifest(ws.raw_dir)["rows"]
+    with progress_bar("features build") as progress:
+        report = build_features(ws, progress=progress)
+    if run_feast(ws, ["apply"]) != 0:
+        fail("feast apply failed (its output is above)")
+    if run_feast(ws, ["materialize", "2000-01-01T00:00:00", f"{report.dates[-1]}T00:00:01"]) != 0:
+        fail("feast materialize failed (its output is above)")
     console.print(
         f"[bold green]done[/]: {rows['customers']:,} customers, {rows['orders']:,} orders, "
-        f"{rows['sessions']:,} sessions, {rows['emails']:,} emails in {ws.root}"
+        f"{rows['sessions']:,} sessions, {rows['emails']:,} emails; {len(report.dates)} weekly snapshots of "
+        f"{len(report.rows)} feature views ({sum(report.rows.values()):,} rows) in {ws.root}"
     )

@@ -81,10 +81,13 @@ def test_overwrite_replaces_the_data(isolated_workspace: Path) -> None:
     assert [p.name for p in isolated_workspace.iterdir()] == ["raw"]
 
 
-def test_run_generates_then_resumes(isolated_workspace: Path) -> None:
+def test_run_generates_builds_serves_then_resumes(isolated_workspace: Path, ray_session) -> None:
     first = runner.invoke(app, ["run", "--customers", "200"])
     assert first.exit_code == 0, first.output
     manifest = read_manifest(isolated_workspace / "raw")
+    assert (isolated_workspace / "feast" / "registry.db").is_file()
+    assert (isolated_workspace / "feast" / "online_store.db").is_file()
+    assert len([p for p in (isolated_workspace / "offline").iterdir() if p.is_dir() and p.name[0] != "."]) >= 13
     second = runner.invoke(app, ["run", "--customers", "200"])
     assert second.exit_code == 0, second.output
     assert "kept the synthetic tables" in second.output
