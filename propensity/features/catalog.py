@@ -68,8 +68,12 @@ class View:
     features: tuple[Feature, ...]
     dense: bool = False  # a row for every customer at every snapshot (else: only recently active ones)
 
+    @property
+    def is_embedding(self) -> bool:
+        """True for the text-embedding view, computed by its own job rather than by SQL aggregates."""
+        return self.features[0].name == EMBEDDING_FEATURE
 
-_P = "purchase"
+
 FAMILIES: tuple[Family, ...] = (
     # per category ---------------------------------------------------------------------------------------
     Family("orders", "category_orders", "orders", "sum", "int32", "orders", "Orders with {category} in the last {window} days"),

@@ -11,8 +11,9 @@ import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
 from feast.types import Array, Float32, Float64, Int32, Int64, String
 
+from propensity.datagen.schema import TIMESTAMP
+
 ARROW_TYPES = {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(), Float64: pa.float64(), String: pa.string()}
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from propensity.config import Workspace
 from propensity.datagen.output import read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
-from propensity.features.catalog import EMBEDDING_FEATURE, HISTORY_DAYS, View, build_catalog
+from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
 from propensity.features.embedding import customer_embeddings, embed_products
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
@@ -194,12 +194,12 @@ def _bucket_tables(
 ) -> Iterator[tuple[str, pa.Table]]:
     """Every view's rows for one slice of customers and the current batch of snapshots."""
     predicate = f"customer_id % {buckets} = {bucket}"
-    sparse = tuple(v for v in views if not v.dense and v.features[0].name != EMBEDDING_FEATURE)
+    sparse = tuple(v for v in views if not v.dense and not v.is_embedding)
     long = con.sql(
         windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days, bucket=predicate)
     ).to_arrow_table()
     for view in views:
-        if view.features[0].name == EMBEDDING_FEATURE:
+        if view.is_embedding:
             yield view.name, customer_embeddings(con, products, grace_days=grace_days, bucket=predicate)
         elif view.dense:
             yield (

@@ -144,7 +144,7 @@ def _oracle(
     )
     out = {}
     for view in views:
-        if view.dense or view.features[0].name == EMBEDDING_FEATURE:
+        if view.dense or view.is_embedding:
             continue
         rows = []
         for customer in active:
