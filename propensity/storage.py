@@ -68,3 +68,10 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def parquet_shape(path: Path) -> tuple[int, int]:
+    """Rows and columns of the Parquet file or directory ``path``, from the files' footers."""
+    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+    footers = [pq.read_metadata(f) for f in files]
+    return sum(f.num_rows for f in footers), footers[0].num_columns if footers else 0

@@ -8,6 +8,7 @@ from propensity.cli.datagen import datagen
 from propensity.cli.feast import feast
 from propensity.cli.features import app as features_app
 from propensity.cli.run import run
+from propensity.cli.training import labels, training_set
 
 app = typer.Typer(
     name="propensity",
@@ -19,4 +20,6 @@ app = typer.Typer(
 app.command()(run)
 app.command()(datagen)
 app.add_typer(features_app, name="features")
+app.command()(labels)
+app.command("training-set")(training_set)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast)

@@ -22,6 +22,7 @@ from scipy import sparse
 
 from propensity.config import Workspace
 from propensity.features.catalog import EMBEDDING_DIM, EMBEDDING_FEATURE, HISTORY_DAYS
+from propensity.raysession import ensure_ray
 from propensity.storage import staged_directory
 
 BATCH_SIZE = 128
@@ -74,8 +75,7 @@ def embed_products(ws: Workspace) -> pa.Table:
             return _latest(cached, products)
     else:
         todo = products
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+    ensure_ray()
     with staged_directory(target, overwrite=True, scratch=ws.offline_dir / ".staging") as staging:
         if cached is not None:
             pq.write_table(cached, staging / "cached.parquet")

@@ -81,7 +81,7 @@ def _profile_latest(view: FeatureView, files: list[Path], report: CheckReport) -
         f"WHERE {ts} = (SELECT max({ts}) FROM read_parquet([{paths}]))"
     )
     stats = ", ".join(f'count("{n}"), min("{n}") = max("{n}")' for n in scalar)
-    values = con.execute(f"SELECT {stats} FROM latest").fetchone()
+    values = con.execute(f"SELECT {stats} FROM latest").fetchall()[0]
     for i, name in enumerate(scalar):
         non_null, single_value = values[2 * i], values[2 * i + 1]
         if non_null == 0:

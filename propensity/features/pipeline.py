@@ -79,7 +79,7 @@ def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
         """SELECT min(d)::DATE, max(d)::DATE FROM (
                SELECT ordered_at AS d FROM raw_orders UNION ALL SELECT started_at FROM raw_sessions
                UNION ALL SELECT sent_at FROM raw_emails)"""
-    ).fetchone()
+    ).fetchall()[0]
     if first is None:
         raise ValueError("the raw tables hold no events: nothing to build features from")
     return first, last
@@ -159,7 +159,7 @@ def _layout_buckets(ws: Workspace, con: duckdb.DuckDBPyConnection, requested: in
                 f"delete it to change the layout"
             )
         return buckets
-    customers = con.execute("SELECT count(*) FROM raw_customers").fetchone()[0]
+    customers = con.execute("SELECT count(*) FROM raw_customers").fetchall()[0][0]
     buckets = requested or max(1, -(-customers // CUSTOMERS_PER_BUCKET))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"buckets": buckets, "key": "customer_id mod buckets"}) + "\n")

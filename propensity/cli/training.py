@@ -1,0 +1,107 @@
+"""``propensity labels`` and ``propensity training-set``: what to predict, and the features to predict it from."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, workspace
+from propensity.config import Workspace
+from propensity.raysession import cluster_summary
+from propensity.storage import OutputExistsError, parquet_shape
+from training.labels import LabelConfig, build_labels, labels_dir
+from training.plan import TrainingSetError
+from training.training_set import build_training_set, write_training_set
+
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="Ray cluster to run on [env: RAY_ADDRESS; default: a local Ray instance].",
+        show_default=False,
+    ),
+]
+
+
+def labels(
+    workdir: WorkdirOption = None,
+    cadence: Annotated[str, typer.Option(help="Cutoffs: monthly, weekly or <N>d.")] = "monthly",
+    horizon_days: Annotated[int, typer.Option(help="Label window after each cutoff, in days.")] = 30,
+    eligibility_days: Annotated[int, typer.Option(help="Eligible: an order or session this many days before.")] = 365,
+    min_history_days: Annotated[int, typer.Option(help="First cutoff at least this long after the data starts.")] = 90,
+    first: Annotated[str | None, typer.Option(help="No cutoff before this date (YYYY-MM-DD).")] = None,
+    last: Annotated[str | None, typer.Option(help="No cutoff after this date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Label every eligible customer at each cutoff: did they buy in each category within the horizon?"""
+    ws = workspace(workdir)
+    try:
+        config = LabelConfig(
+            cadence=cadence,
+            horizon_days=horizon_days,
+            eligibility_days=eligibility_days,
+            min_history_days=min_history_days,
+            first=date.fromisoformat(first) if first else None,
+            last=date.fromisoformat(last) if last else None,
+        )
+        report = build_labels(ws, config)
+    except ValidationError as error:
+        fail(describe_validation_error(error))
+    except (ValueError, FileNotFoundError) as error:
+        fail(str(error))
+    table = Table("label", "positives", "rate", title=f"{report.rows:,} label rows at {len(report.cutoffs)} cutoffs "
+                  f"({report.cutoffs[0]} .. {report.cutoffs[-1]}) in {report.path}")  # fmt: skip
+    for column, positives in sorted(report.positives.items(), key=lambda item: -item[1]):
+        table.add_row(column, f"{positives:,}", f"{positives / report.rows:.2%}")
+    console.print(table)
+
+
+def training_set(
+    workdir: WorkdirOption = None,
+    feature_service: Annotated[str, typer.Option(help="Feast feature service to join.")] = "propensity_v1",
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated view:feature references, instead of a feature service.")
+    ] = None,
+    labels_path: Annotated[
+        Path | None, typer.Option("--labels", help="Entity rows (Parquet) [default: the workspace's labels].")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory [default: training_sets/<service>].")] = None,
+    repo: Annotated[Path | None, typer.Option(help="Feast repo [default: the project's feature_repo/].")] = None,
+    full_feature_names: Annotated[bool, typer.Option(help="Name columns <view>__<feature>.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Parallel join tasks [default: the cluster's CPUs].")] = None,
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
+    ws = workspace(workdir)
+    if ray_address:
+        os.environ["RAY_ADDRESS"] = ray_address
+    wanted: list[str] | str = [f.strip() for f in features.split(",") if f.strip()] if features else feature_service
+    target = out or training_set_dir(ws, feature_service if features is None else "custom")
+    entities = labels_path or labels_dir(ws)
+    console.print(cluster_summary())
+    try:
+        if not entities.exists():
+            raise TrainingSetError(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
+        dataset = build_training_set(
+            repo or ws.feature_repo, entities, wanted, full_feature_names=full_feature_names, workers=workers
+        )
+        path = write_training_set(dataset, target, overwrite=overwrite or out is None)
+    except (TrainingSetError, OutputExistsError) as error:
+        fail(str(error))
+    rows, columns = parquet_shape(path)
+    console.print(
+        f"[bold green]done[/]: {rows:,} rows x {columns:,} columns "
+        f"({len(wanted) if isinstance(wanted, list) else feature_service}) in {path}"
+    )
+
+
+def training_set_dir(ws: Workspace, name: str) -> Path:
+    """Where ``propensity training-set`` writes by default."""
+    return ws.root / "training_sets" / name

@@ -1,0 +1,25 @@
+"""The Ray session every stage shares: the cluster named by ``RAY_ADDRESS``, else a local one."""
+
+from __future__ import annotations
+
+import ray
+
+
+def ensure_ray() -> None:
+    """Connect to Ray once per process: ``RAY_ADDRESS`` when set (an existing cluster), else a local instance."""
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+
+
+def cluster_cpus() -> int:
+    """CPUs of the whole Ray cluster (connecting first if needed)."""
+    ensure_ray()
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def cluster_summary() -> str:
+    """The Ray cluster this process uses, in a few words: address, live nodes and CPUs."""
+    ensure_ray()
+    nodes = [node for node in ray.nodes() if node["Alive"]]
+    address = ray.get_runtime_context().gcs_address
+    return f"Ray cluster at {address}: {len(nodes)} node(s), {cluster_cpus()} CPU(s)"

@@ -1,0 +1,153 @@
+"""Labels: did the customer buy in a category within H days of a cutoff?
+
+For each cutoff date (monthly by default) the eligible customers are those with an order or a web session in the
+``eligibility_days`` before it; each gets one 0/1 column per category, 1 when they ordered in that category in
+``[cutoff, cutoff + horizon_days)``. Feature snapshots stamped at the cutoff cover events strictly before it, so
+a training set joined at ``event_timestamp = cutoff`` never sees the label window. Cutoffs whose label window
+would run past the end of the data are not made.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from propensity.config import Workspace
+from propensity.features.pipeline import GRID_ANCHOR, connect, data_range, workspace_catalog
+from propensity.storage import staged_directory, write_parquet
+
+LABEL_PREFIX = "label_"
+DEFINITION_FILE = "_labels.json"
+_CADENCE = re.compile(r"^(monthly|weekly|[1-9][0-9]{0,2}d)$")
+
+
+class LabelConfig(BaseModel):
+    """What a label is and at which cutoffs it is taken."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cadence: str = Field("monthly", description="cutoffs: `monthly` (1st of month), `weekly` (Mondays) or `<N>d`")
+    horizon_days: int = Field(30, ge=1, le=366, description="the label window after each cutoff, in days")
+    eligibility_days: int = Field(
+        365, ge=1, le=3660, description="customers with an order or session this many days before a cutoff"
+    )
+    min_history_days: int = Field(90, ge=0, le=3660, description="no cutoff earlier than this after the data starts")
+    first: date | None = Field(None, description="no cutoff before this date")
+    last: date | None = Field(None, description="no cutoff after this date")
+
+    @field_validator("cadence")
+    @classmethod
+    def _known_cadence(cls, value: str) -> str:
+        if not _CADENCE.match(value):
+            raise ValueError("use `monthly`, `weekly` or a number of days such as `14d`")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LabelConfig:
+        if self.first and self.last and self.first > self.last:
+            raise ValueError(f"first ({self.first}) is after last ({self.last})")
+        return self
+
+
+@dataclass(frozen=True)
+class LabelReport:
+    """What a labels run wrote."""
+
+    path: Path
+    cutoffs: list[date]
+    rows: int
+    positives: dict[str, int]  # per label column
+
+
+def cutoff_dates(config: LabelConfig, data_start: date, data_end: date) -> list[date]:
+    """Cutoffs on the cadence's grid, at least ``min_history_days`` after ``data_start``, each with its whole
+    label window before ``data_end`` (the day after the last event)."""
+    earliest = max(data_start + timedelta(days=config.min_history_days), config.first or date.min)
+    latest = min(data_end - timedelta(days=config.horizon_days), config.last or date.max)
+    if config.cadence == "monthly":
+        day = date(earliest.year, earliest.month, 1)
+        day = day if day >= earliest else _next_month(day)
+        step = _next_month
+    else:
+        days = 7 if config.cadence == "weekly" else int(config.cadence[:-1])
+        anchor = GRID_ANCHOR if config.cadence == "weekly" else data_start
+        day = earliest + timedelta(days=-(earliest - anchor).days % days)
+
+        def step(d: date) -> date:
+            return d + timedelta(days=days)
+
+    cutoffs = []
+    while day <= latest:
+        cutoffs.append(day)
+        day = step(day)
+    return cutoffs
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def labels_dir(ws: Workspace) -> Path:
+    """Where ``propensity labels`` writes the label table of a workspace."""
+    return ws.root / "labels"
+
+
+def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelReport:
+    """Compute the label table of the workspace's raw data and write it (replacing any older one) to
+    ``labels/`` with its definition in ``labels/_labels.json``."""
+    config = config or LabelConfig()
+    categories = sorted({f.category for v in workspace_catalog(ws) for f in v.features if f.category})
+    con = connect(ws)
+    start, last_event = data_range(con)
+    cutoffs = cutoff_dates(config, start, last_event + timedelta(days=1))
+    if not cutoffs:
+        raise ValueError(
+            f"no cutoff fits the data ({start} to {last_event}): a label window of {config.horizon_days} days "
+            f"after {config.min_history_days} days of history needs more data; shorten them or widen first/last"
+        )
+    table = con.sql(_label_query(categories), params=_params(config, cutoffs)).to_arrow_table()
+    target = labels_dir(ws)
+    with staged_directory(target, overwrite=True) as staging:
+        write_parquet(table, staging / "labels.parquet")
+        definition = {**config.model_dump(mode="json"), "cutoffs": [str(c) for c in cutoffs]}
+        (staging / DEFINITION_FILE).write_text(json.dumps(definition, indent=2) + "\n")
+    positives = {c: int(pc.sum(table.column(c)).as_py() or 0) for c in table.column_names if _is_label(c)}
+    return LabelReport(target, cutoffs, table.num_rows, positives)
+
+
+def _is_label(column: str) -> bool:
+    return column.startswith(LABEL_PREFIX)
+
+
+def _params(config: LabelConfig, cutoffs: list[date]) -> list[object]:
+    stamps = [datetime(c.year, c.month, c.day, tzinfo=UTC) for c in cutoffs]
+    return [stamps, config.eligibility_days, config.horizon_days]
+
+
+def _label_query(categories: list[str]) -> str:
+    """Label rows: eligible (customer, cutoff) pairs with one 0/1 column per category (names are validated
+    identifiers from the feature catalog)."""
+    columns = ", ".join(
+        f"coalesce(max((b.category = '{c}')::TINYINT), 0)::TINYINT AS {LABEL_PREFIX}{c}" for c in categories
+    )
+    return f"""
+        WITH cutoffs AS (SELECT unnest($1::TIMESTAMPTZ[]) AS cutoff),
+        activity AS (
+            SELECT customer_id, ordered_at AS at FROM raw_orders
+            UNION ALL SELECT customer_id, started_at FROM raw_sessions),
+        eligible AS (
+            SELECT DISTINCT a.customer_id, c.cutoff FROM cutoffs c JOIN activity a
+              ON a.at >= c.cutoff - to_days($2::INTEGER) AND a.at < c.cutoff),
+        bought AS (
+            SELECT DISTINCT l.customer_id, c.cutoff, l.category FROM cutoffs c JOIN raw_order_lines l
+              ON l.ordered_at >= c.cutoff AND l.ordered_at < c.cutoff + to_days($3::INTEGER))
+        SELECT e.customer_id, e.cutoff AS event_timestamp, {columns}
+        FROM eligible e LEFT JOIN bought b USING (customer_id, cutoff)
+        GROUP BY e.customer_id, e.cutoff
+        ORDER BY e.cutoff, e.customer_id"""
