@@ -58,12 +58,15 @@ def replace_directory(source: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads)."""
+def write_parquet(table: pa.Table, path: Path, *, row_group_size: int | None = None) -> None:
+    """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads).
+
+    ``row_group_size`` (rows) bounds the row groups; readers filtering on a sorted column skip whole groups.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
     try:
-        pq.write_table(table, tmp, coerce_timestamps="us", compression="zstd")
+        pq.write_table(table, tmp, coerce_timestamps="us", compression="zstd", row_group_size=row_group_size)
         tmp.rename(path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ ttl, from its earliest timestamp minus the ttl.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import timedelta
 
 import duckdb
@@ -24,7 +25,9 @@ import pyarrow.compute as pc
 from training.plan import ENTITY_TIMESTAMP, JoinPlan, ViewPlan
 
 _ROW = "__entity_row"
-_POS = "__feature_row"
+_POS = "__position"
+_FILE = "__file"
+_FILE_ROW = "__file_row"
 
 
 def quote(name: str) -> str:
@@ -73,74 +76,94 @@ class PointInTimeJoiner:
             out = self.con.sql(
                 f"SELECT {', '.join(quote(c) for c in batch.column_names)} FROM entities ORDER BY {_ROW}"
             ).to_arrow_table()
+            columns, names = list(out.columns), list(out.column_names)
             for view in self.plan.views:
-                features = self._join_view(view)
-                for name, column in zip(view.outputs, features.columns, strict=True):
-                    out = out.append_column(name, column)
-            return out
+                columns += self._join_view(view).columns
+                names += view.outputs
+            return pa.Table.from_arrays(columns, names=names)
         finally:
             self.con.unregister("entities")
 
     def _join_view(self, view: ViewPlan) -> pa.Table:
-        """The view's feature columns for every entity row, in entity row order."""
-        rows = self._read_slice(view)
-        rows = rows.append_column(_POS, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
-        self.con.register("feature_rows", rows)
+        """The view's feature columns for every entity row, in entity row order.
+
+        First an as-of join over the narrow key and timestamp columns of the batch's slice picks each entity
+        row's source row (by file and row number); then only the snapshot dates picked are read wide, and the
+        picked rows are gathered.
+        """
+        where, params = self._slice(view)
+        source = f"read_parquet($path, filename = true, file_row_number = true) WHERE {where}"
+        narrow = [c for c in (*view.join_keys, view.timestamp, view.created) if c]
+        candidates = self.con.sql(
+            f"SELECT {_select(view, narrow)}, filename AS {_FILE}, file_row_number AS {_FILE_ROW} FROM {source}",
+            params=params,
+        ).to_arrow_table()
+        self.con.register("candidates", candidates)
         try:
-            positions = self.con.sql(_asof_query(view)).to_arrow_table().column(0)
+            picked = self.con.sql(_asof_query(view)).to_arrow_table()
         finally:
-            self.con.unregister("feature_rows")
-        return rows.select(list(view.features)).take(positions)
+            self.con.unregister("candidates")
+        stamps = pc.unique(picked.column(view.timestamp).drop_null())
+        chosen_dates = f"{quote(view.columns[view.timestamp])}::TIMESTAMPTZ IN (SELECT unnest($stamps))"
+        wide = self.con.sql(
+            f"SELECT {_select(view, view.features)}, "
+            f"filename AS {_FILE}, file_row_number AS {_FILE_ROW} FROM {source} AND {chosen_dates}",
+            params={**params, "stamps": stamps.to_pylist()},
+        ).to_arrow_table()
+        rows = wide.select([_FILE, _FILE_ROW]).append_column(_POS, pa.array(np.arange(wide.num_rows)))
+        self.con.register("picked", picked)
+        self.con.register("wide_rows", rows)
+        try:
+            positions = self.con.sql(
+                f"SELECT w.{_POS} FROM picked p LEFT JOIN wide_rows w USING ({_FILE}, {_FILE_ROW}) ORDER BY p.{_ROW}"
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("picked")
+            self.con.unregister("wide_rows")
+        return wide.select(list(view.features)).take(positions.column(0))
 
-    def _read_slice(self, view: ViewPlan) -> pa.Table:
-        """Join keys, timestamps and features of the source rows this batch can match."""
-        bounds = {
-            key: self.con.execute(f"SELECT min({quote(col)}), max({quote(col)}) FROM entities").fetchall()[0]
-            for key, col in view.join_keys.items()
-        }
-        first, last = self.con.execute(
-            f"SELECT min({quote(ENTITY_TIMESTAMP)}), max({quote(ENTITY_TIMESTAMP)}) FROM entities"
-        ).fetchall()[0]
-        if last is None or any(lo is None for lo, _ in bounds.values()):
-            return _empty_slice(self.con, view)
-        timestamp = f"{quote(view.columns[view.timestamp])}::TIMESTAMPTZ"
-        where = [f"{quote(view.columns[key])} BETWEEN ? AND ?" for key in bounds] + [f"{timestamp} <= ?"]
-        params: list[object] = [v for pair in bounds.values() for v in pair] + [last]
-        if view.ttl is not None:
-            where.append(f"{timestamp} >= ?")
-            params.append(first - view.ttl)
-        query = f"SELECT {_select(view)} FROM read_parquet(?) WHERE {' AND '.join(where)}"
-        return self.con.sql(query, params=[[view.path], *params]).to_arrow_table()
+    def _slice(self, view: ViewPlan) -> tuple[str, dict[str, object]]:
+        """The filter (and its parameters) of the source rows this batch can match: the batch's range of each
+        join key, times up to its latest timestamp and, with a ttl, from its earliest minus the ttl."""
+        ranges = [f"min({quote(col)}), max({quote(col)})" for col in view.join_keys.values()]
+        stamp = quote(ENTITY_TIMESTAMP)
+        values = self.con.execute(f"SELECT {', '.join(ranges)}, min({stamp}), max({stamp}) FROM entities").fetchall()
+        *bounds, first, last = values[0]
+        params: dict[str, object] = {"path": [view.path], "last": last}
+        where = [f"{quote(view.columns[view.timestamp])}::TIMESTAMPTZ <= $last"]
+        for i, key in enumerate(view.join_keys):
+            where.append(f"{quote(view.columns[key])} BETWEEN $lo{i} AND $hi{i}")
+            params |= {f"lo{i}": bounds[2 * i], f"hi{i}": bounds[2 * i + 1]}
+        if view.ttl is not None and first is not None:
+            where.append(f"{quote(view.columns[view.timestamp])}::TIMESTAMPTZ >= $first")
+            params["first"] = first - view.ttl
+        return " AND ".join(where), params
 
 
-def _select(view: ViewPlan) -> str:
-    """The source columns under the names the view uses, timestamps as UTC."""
+def _select(view: ViewPlan, names: Iterable[str]) -> str:
+    """The source columns of ``names`` under those names, timestamps as UTC."""
     stamps = {view.timestamp, view.created}
     return ", ".join(
-        f"{quote(column)}::TIMESTAMPTZ AS {quote(name)}" if name in stamps else f"{quote(column)} AS {quote(name)}"
-        for name, column in view.columns.items()
+        f"{quote(view.columns[name])}{'::TIMESTAMPTZ' if name in stamps else ''} AS {quote(name)}" for name in names
     )
 
 
-def _empty_slice(con: duckdb.DuckDBPyConnection, view: ViewPlan) -> pa.Table:
-    return con.sql(f"SELECT {_select(view)} FROM read_parquet(?) LIMIT 0", params=[[view.path]]).to_arrow_table()
-
-
 def _asof_query(view: ViewPlan) -> str:
-    """Position in ``feature_rows`` of each entity row's match (null: none), in entity row order."""
+    """Per entity row, in entity row order: the file, row number and timestamp of its match (nulls: none)."""
     keys = [quote(key) for key in view.join_keys]
     ts = quote(view.timestamp)
     order = f"ORDER BY {quote(view.created)} DESC" if view.created else ""
     latest = (
-        f"SELECT {', '.join(keys)}, {ts}, {_POS} FROM feature_rows "
+        f"SELECT {', '.join(keys)}, {ts}, {_FILE}, {_FILE_ROW} FROM candidates "
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)}, {ts} {order}) = 1"
     )
     on = " AND ".join(f"e.{quote(ent)} = f.{quote(key)}" for key, ent in view.join_keys.items())
     entity_ts = f"e.{quote(ENTITY_TIMESTAMP)}"
-    expired = f"f.{ts} + to_microseconds({_micros(view)}) < {entity_ts}" if view.ttl is not None else "false"
+    live = f"f.{ts} + to_microseconds({_micros(view)}) >= {entity_ts}" if view.ttl is not None else "true"
     return (
-        f"SELECT CASE WHEN {expired} THEN NULL ELSE f.{_POS} END FROM entities e "
-        f"ASOF LEFT JOIN ({latest}) f ON {on} AND {entity_ts} >= f.{ts} ORDER BY e.{_ROW}"
+        f"SELECT e.{_ROW}, "
+        + ", ".join(f"CASE WHEN {live} THEN f.{c} END AS {c}" for c in (ts, _FILE, _FILE_ROW))
+        + f" FROM entities e ASOF LEFT JOIN ({latest}) f ON {on} AND {entity_ts} >= f.{ts}"
     )
 
 

@@ -35,6 +35,7 @@ def build_training_set(
     full_feature_names: bool = False,
     batch_rows: int = BATCH_ROWS,
     workers: int | None = None,
+    presorted: bool = False,
 ) -> ray.data.Dataset:
     """The training set of ``entity_df`` joined point-in-time to ``features`` of the Feast repo ``repo_path``.
 
@@ -42,32 +43,31 @@ def build_training_set(
     ``event_timestamp`` column; its other columns pass through. ``features`` is a list of ``view:feature``
     references or a feature-service name. The rows equal ``get_historical_features(...).to_df()`` of Feast's
     DuckDB offline store (same columns, order, types, values and nulls), in another row order. Inputs are
-    checked before any work starts (:class:`TrainingSetError`). ``workers`` caps the joining actors (default:
-    the cluster's CPUs).
+    checked before any work starts (:class:`TrainingSetError`).
+
+    The entity rows are joined in blocks of ``batch_rows``, at most ``workers`` at a time (default: the
+    cluster's CPUs). They are first sorted by join key so each block reads a narrow slice of every source;
+    ``presorted=True`` skips that sort for rows already clustered by key or by time (a label table, ordered by
+    cutoff and customer, is).
     """
     if batch_rows < 1:
         raise TrainingSetError(f"batch_rows must be at least 1, got {batch_rows}")
     store = FeatureStore(repo_path=str(_repo(repo_path)))
     plan = resolve_plan(store, features, full_feature_names=full_feature_names)
-    entities = _entity_dataset(entity_df)
+    entities, rows = _entity_blocks(entity_df, batch_rows)
     _check_entities(entities.schema(), plan)
-    rows = entities.count()
     if rows == 0:
         raise TrainingSetError("entity_df has no rows")
-    blocks = math.ceil(rows / batch_rows)
-    actors = max(1, min(blocks, workers or cluster_cpus()))
-    return (
-        entities.repartition(blocks)
-        .sort(list(plan.entity_keys))
-        .map_batches(
-            join_batch,
-            fn_kwargs={"plan": plan},
-            batch_size=None,
-            batch_format="pyarrow",
-            zero_copy_batch=True,
-            concurrency=actors,
-            num_cpus=1,
-        )
+    if not presorted:
+        entities = entities.sort(list(plan.entity_keys))
+    return entities.map_batches(
+        join_batch,
+        fn_kwargs={"plan": plan},
+        batch_size=None,
+        batch_format="pyarrow",
+        zero_copy_batch=True,
+        concurrency=max(1, min(math.ceil(rows / batch_rows), workers or cluster_cpus())),
+        num_cpus=1,
     )
 
 
@@ -87,23 +87,28 @@ def _repo(repo_path: str | Path) -> Path:
     return path
 
 
-def _entity_dataset(entity_df: EntityInput) -> ray.data.Dataset:
-    """The entity rows as a Ray Dataset; DataFrame timestamps are coerced the way Feast coerces them."""
+def _entity_blocks(entity_df: EntityInput, batch_rows: int) -> tuple[ray.data.Dataset, int]:
+    """The entity rows as a Ray Dataset in blocks of at most ``batch_rows``, and their count. DataFrame
+    timestamps are coerced the way Feast coerces them."""
     if isinstance(entity_df, pd.DataFrame):
         column = entity_df.get(ENTITY_TIMESTAMP)
         if column is not None and (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)):
             entity_df = entity_df.assign(**{ENTITY_TIMESTAMP: _parse_timestamps(entity_df[ENTITY_TIMESTAMP])})
         entity_df = pa.Table.from_pandas(entity_df, preserve_index=False)
     if isinstance(entity_df, pa.Table):
-        return ray.data.from_arrow(entity_df)
+        slices = [entity_df.slice(start, batch_rows) for start in range(0, entity_df.num_rows, batch_rows)]
+        return ray.data.from_arrow(slices or [entity_df]), entity_df.num_rows
     if isinstance(entity_df, ray.data.Dataset):
-        return entity_df
+        rows = entity_df.count()
+        return entity_df.repartition(max(1, math.ceil(rows / batch_rows))), rows
     if isinstance(entity_df, str | Path):
+        remote = "://" in str(entity_df)
         path = Path(entity_df).expanduser()
-        if "://" not in str(entity_df) and not path.exists():
+        if not remote and not path.exists():
             raise TrainingSetError(f"entity_df: no such Parquet file or directory: {path}")
-        location = str(entity_df) if "://" in str(entity_df) else str(path.resolve())
-        return ray.data.read_parquet(location, file_extensions=["parquet"])
+        dataset = ray.data.read_parquet(str(entity_df) if remote else str(path.resolve()), file_extensions=["parquet"])
+        rows = dataset.count()
+        return dataset.repartition(max(1, math.ceil(rows / batch_rows))), rows
     raise TrainingSetError(
         "entity_df must be a pandas DataFrame, Arrow table, Ray Dataset or Parquet path, "
         f"not {type(entity_df).__name__}"

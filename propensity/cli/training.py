@@ -85,12 +85,17 @@ def training_set(
     wanted: list[str] | str = [f.strip() for f in features.split(",") if f.strip()] if features else feature_service
     target = out or training_set_dir(ws, feature_service if features is None else "custom")
     entities = labels_path or labels_dir(ws)
+    if not entities.exists():
+        fail(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
     console.print(cluster_summary())
     try:
-        if not entities.exists():
-            raise TrainingSetError(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
         dataset = build_training_set(
-            repo or ws.feature_repo, entities, wanted, full_feature_names=full_feature_names, workers=workers
+            repo or ws.feature_repo,
+            entities,
+            wanted,
+            full_feature_names=full_feature_names,
+            workers=workers,
+            presorted=labels_path is None,  # `propensity labels` writes rows ordered by cutoff and customer
         )
         path = write_training_set(dataset, target, overwrite=overwrite or out is None)
     except (TrainingSetError, OutputExistsError) as error:

@@ -5,7 +5,8 @@ Layout (documented in docs/FEATURES.md)::
     offline/_layout.json                                    bucket count, fixed at the first build
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.parquet          b = customer_id mod buckets
 
-A file holds the snapshots of one month for one slice of customers, sorted by customer and snapshot time; a Ray
+A file holds the snapshots of one month for one slice of customers, sorted by snapshot time then customer in
+row groups of 8,192 rows, so a reader of some dates and a key range skips the other row groups; a Ray
 task reads one slice with ``offline/<view>/*/bucket-<bbbb>.parquet``. The months a build touches are staged in
 ``offline/.staging`` and renamed into place whole: re-building a date replaces its rows (the month's other
 dates are carried over), a new date is added, and a crash never leaves half a month visible. One build runs at
@@ -43,6 +44,7 @@ GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
 
 
 CUSTOMERS_PER_BUCKET = 50_000
+ROW_GROUP_ROWS = 8_192  # readers of a key range (training sets) skip the other row groups of a month file
 LAYOUT_FILE = "_layout.json"
 
 
@@ -261,8 +263,8 @@ def _write_months(
                 )
             rows = pa.concat_tables([old, rows])
         if rows.num_rows:
-            rows = rows.sort_by([("customer_id", "ascending"), ("event_timestamp", "ascending")])
-            write_parquet(rows, month_dir / name)
+            rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
+            write_parquet(rows, month_dir / name, row_group_size=ROW_GROUP_ROWS)
     return table.num_rows
 
 

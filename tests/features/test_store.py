@@ -169,7 +169,7 @@ def test_bucket_layout_is_fixed_at_the_first_build(ws: Workspace) -> None:
         assert len(set(ids % 2)) == 1  # one slice of customers per file
         assert (
             pq.read_table(file)
-            .sort_by([("customer_id", "ascending"), ("event_timestamp", "ascending")])
+            .sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
             .equals(pq.read_table(file))
         )
 

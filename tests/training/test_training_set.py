@@ -66,10 +66,11 @@ def as_input(entities: pd.DataFrame, kind: str, tmp_path: Path):
     naive=st.booleans(),
     full_feature_names=st.booleans(),
     by_service=st.booleans(),
+    presorted=st.booleans(),
 )
 def test_equals_feast_get_historical_features(
     repo, tmp_path: Path, seed: int, batch_rows: int, kind: str, naive: bool, full_feature_names: bool,
-    by_service: bool,
+    by_service: bool, presorted: bool,
 ) -> None:  # fmt: skip
     root, store = repo
     entities = write_rows(root, seed)
@@ -83,7 +84,7 @@ def test_equals_feast_get_historical_features(
     expected = store.get_historical_features(entities, feast_features, full_feature_names=full_feature_names).to_arrow()
     got = build_training_set(
         root, as_input(entities, kind, tmp_path), features, full_feature_names=full_feature_names,
-        batch_rows=batch_rows,
+        batch_rows=batch_rows, presorted=presorted,  # unsorted rows only cost reading more: still equal
     )  # fmt: skip
     assert_same_rows(expected, collect(got))
 
