@@ -3,12 +3,13 @@
 For every entity row and feature view: the feature row with the same join keys and the latest event timestamp
 at or before the entity row's timestamp, ties on that timestamp going to the latest created timestamp; no row
 when it is older than the view's ttl (``feature_ts + ttl >= entity_ts``; no ttl: no bound). Only the narrow key
-and timestamp columns take part in the as-of join; the wide feature columns of the chosen rows are then
-gathered with one Arrow ``take`` per view, so thousands of features are never sorted or joined.
+and timestamp columns take part in the as-of join; the wide feature columns of the chosen rows are then read
+for the picked snapshot dates only and gathered with one Arrow ``take`` per view, so thousands of features are
+never sorted or joined.
 
-Each batch reads only the slice of a source its rows can need: the key range of the batch (row groups of
-sources sorted by key are skipped from their statistics), times up to the batch's latest timestamp and, with a
-ttl, from its earliest timestamp minus the ttl.
+Each batch reads only the slice of a source its rows can need: the key range of the batch, times up to its
+latest timestamp and, with a ttl, from its earliest timestamp minus the ttl; Parquet statistics let DuckDB skip
+the other row groups.
 """
 
 from __future__ import annotations
