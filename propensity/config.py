@@ -65,6 +65,16 @@ class Workspace(BaseModel):
         return self.root / "feast"
 
     @property
+    def labels_dir(self) -> Path:
+        """Labels written by ``propensity labels``: the entity rows of training sets."""
+        return self.root / "labels"
+
+    @property
+    def training_sets_dir(self) -> Path:
+        """Training sets written by ``propensity training-set``, one directory per feature service."""
+        return self.root / "training_sets"
+
+    @property
     def models_dir(self) -> Path:
         """The model registry."""
         return self.root / "models"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from propensity.config import WORKDIR_ENV
+from propensity.cli.feast import run_feast
+from propensity.config import WORKDIR_ENV, Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.pipeline import BuildConfig, build_features
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +29,16 @@ def synthetic_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("synthetic") / "raw"
     generate_synthetic(SyntheticConfig(customers=20_000, seed=11), target, workers=1)
     return target
+
+
+def feature_workspace(root: Path, *, customers: int, end: date, seed: int) -> Workspace:
+    """A workspace in ``root``: synthetic customers from 2024-01-01 to ``end``, features built in 2 buckets and
+    applied to Feast's registry (needs Ray: the product text embeddings run on it)."""
+    ws = Workspace.resolve(root)
+    generate_synthetic(SyntheticConfig(customers=customers, end=end, seed=seed), ws.raw_dir, workers=1)
+    build_features(ws, config=BuildConfig(buckets=2))
+    assert run_feast(ws, ["apply"]) == 0
+    return ws
 
 
 def raw_connection(raw_dir: Path) -> duckdb.DuckDBPyConnection:

@@ -93,11 +93,6 @@ def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def labels_dir(ws: Workspace) -> Path:
-    """Where ``propensity labels`` writes the label table of a workspace."""
-    return ws.root / "labels"
-
-
 def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelReport:
     """Compute the label table of the workspace's raw data and write it (replacing any older one) to
     ``labels/`` with its definition in ``labels/_labels.json``."""
@@ -112,7 +107,7 @@ def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelRepor
             f"after {config.min_history_days} days of history needs more data; shorten them or widen first/last"
         )
     table = con.sql(_label_query(categories), params=_params(config, cutoffs)).to_arrow_table()
-    target = labels_dir(ws)
+    target = ws.labels_dir
     with staged_directory(target, overwrite=True) as staging:
         write_parquet(table, staging / "labels.parquet")
         definition = {**config.model_dump(mode="json"), "cutoffs": [str(c) for c in cutoffs]}

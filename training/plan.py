@@ -70,17 +70,13 @@ class JoinPlan:
         """The entity columns the views join on, in order of first use."""
         return tuple(dict.fromkeys(key for view in self.views for key in view.join_keys.values()))
 
-    @property
-    def output_features(self) -> tuple[str, ...]:
-        return tuple(name for view in self.views for name in view.outputs)
-
 
 def resolve_plan(store: FeatureStore, features: list[str] | str, *, full_feature_names: bool = False) -> JoinPlan:
     """The join plan of ``features`` (``view:feature`` references or a feature-service name) in ``store``."""
     wanted = _feature_service(store, features) if isinstance(features, str) else list(features)
     if not wanted:
         raise TrainingSetError("no features requested: pass `view:feature` references or a feature service name")
-    for ref in wanted if isinstance(wanted, list) else []:
+    for ref in wanted if isinstance(wanted, list) else []:  # a service's references come from the registry
         if not isinstance(ref, str) or ref.count(":") != 1:
             raise TrainingSetError(f"feature reference {ref!r} is not of the form `view:feature`")
     try:

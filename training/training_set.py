@@ -52,6 +52,8 @@ def build_training_set(
     """
     if batch_rows < 1:
         raise TrainingSetError(f"batch_rows must be at least 1, got {batch_rows}")
+    if workers is not None and workers < 1:
+        raise TrainingSetError(f"workers must be at least 1, got {workers}")
     store = FeatureStore(repo_path=str(_repo(repo_path)))
     plan = resolve_plan(store, features, full_feature_names=full_feature_names)
     entities, rows = _entity_blocks(entity_df, batch_rows)

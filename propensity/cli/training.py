@@ -12,10 +12,9 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, workspace
-from propensity.config import Workspace
 from propensity.raysession import cluster_summary
 from propensity.storage import OutputExistsError, parquet_shape
-from training.labels import LabelConfig, build_labels, labels_dir
+from training.labels import LabelConfig, build_labels
 from training.plan import TrainingSetError
 from training.training_set import build_training_set, write_training_set
 
@@ -83,8 +82,8 @@ def training_set(
     if ray_address:
         os.environ["RAY_ADDRESS"] = ray_address
     wanted: list[str] | str = [f.strip() for f in features.split(",") if f.strip()] if features else feature_service
-    target = out or training_set_dir(ws, feature_service if features is None else "custom")
-    entities = labels_path or labels_dir(ws)
+    target = out or ws.training_sets_dir / (feature_service if features is None else "custom")
+    entities = labels_path or ws.labels_dir
     if not entities.exists():
         fail(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
     console.print(cluster_summary())
@@ -105,8 +104,3 @@ def training_set(
         f"[bold green]done[/]: {rows:,} rows x {columns:,} columns "
         f"({len(wanted) if isinstance(wanted, list) else feature_service}) in {path}"
     )
-
-
-def training_set_dir(ws: Workspace, name: str) -> Path:
-    """Where ``propensity training-set`` writes by default."""
-    return ws.root / "training_sets" / name

@@ -12,10 +12,8 @@ from feast import FeatureStore
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
-from propensity.features.pipeline import BuildConfig, build_features
+from tests.conftest import feature_workspace
 
 runner = CliRunner()
 
@@ -23,22 +21,18 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """300 customers over eight months, features built and applied."""
-    ws = Workspace.resolve(tmp_path_factory.mktemp("training-cli"))
-    generate_synthetic(SyntheticConfig(customers=300, end=date(2024, 8, 31), seed=5), ws.raw_dir, workers=1)
-    build_features(ws, config=BuildConfig(buckets=2))
-    assert run_feast(ws, ["apply"]) == 0
-    return ws
+    return feature_workspace(tmp_path_factory.mktemp("training-cli"), customers=300, end=date(2024, 8, 31), seed=5)
 
 
 def test_labels_then_training_set_equal_feast(ws: Workspace) -> None:
     result = runner.invoke(app, ["labels", "--workdir", str(ws.root), "--horizon-days", "14"])
     assert result.exit_code == 0, result.output
-    labels = pq.read_table(ws.root / "labels" / "labels.parquet")
+    labels = pq.read_table(ws.labels_dir / "labels.parquet")
     assert labels.num_rows > 0 and "label_photo_books" in labels.column_names
 
     result = runner.invoke(app, ["training-set", "--workdir", str(ws.root)])
     assert result.exit_code == 0, result.output
-    out = ws.root / "training_sets" / "propensity_v1"
+    out = ws.training_sets_dir / "propensity_v1"
     got = pq.read_table(out)
     assert f"{labels.num_rows:,} rows" in result.output
 
@@ -68,7 +62,7 @@ def test_labels_then_training_set_equal_feast(ws: Workspace) -> None:
     ],
 )
 def test_bad_input_is_a_one_line_error(ws: Workspace, args: list[str], message: str) -> None:
-    (ws.root / "labels").mkdir(exist_ok=True)
+    ws.labels_dir.mkdir(exist_ok=True)
     result = runner.invoke(app, [*args, "--workdir", str(ws.root)])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())

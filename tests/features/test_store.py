@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 from propensity.cli import app
 from propensity.cli.feast import run_feast
 from propensity.config import Workspace
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.governance import check_store
 from propensity.features.pipeline import BuildConfig, build_features, view_dir
+from tests.conftest import feature_workspace
 from tests.features.helpers import read_view
 
 runner = CliRunner()
@@ -35,10 +35,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """400 synthetic customers over nine months, features built, applied and materialized into SQLite."""
-    ws = Workspace.resolve(tmp_path_factory.mktemp("store"))
-    generate_synthetic(SyntheticConfig(customers=400, end=date(2024, 9, 30), seed=2), ws.raw_dir, workers=1)
-    build_features(ws, config=BuildConfig(buckets=2))
-    assert run_feast(ws, ["apply"]) == 0
+    ws = feature_workspace(tmp_path_factory.mktemp("store"), customers=400, end=date(2024, 9, 30), seed=2)
     assert run_feast(ws, ["materialize", "2000-01-01T00:00:00", "2030-01-01T00:00:00"]) == 0
     return ws
 
