@@ -56,19 +56,22 @@ def build_training_set(
         raise TrainingSetError(f"workers must be at least 1, got {workers}")
     store = FeatureStore(repo_path=str(_repo(repo_path)))
     plan = resolve_plan(store, features, full_feature_names=full_feature_names)
-    entities, rows = _entity_blocks(entity_df, batch_rows)
-    _check_entities(entities.schema(), plan)
+    entities, rows = _entity_rows(entity_df)
+    _check_entities(entities.schema if isinstance(entities, pa.Table) else entities.schema(), plan)
     if rows == 0:
         raise TrainingSetError("entity_df has no rows")
+    concurrency = min(math.ceil(rows / batch_rows), workers or cluster_cpus())
+    blocks = concurrency * math.ceil(rows / batch_rows / concurrency)
+    dataset = _split(entities, rows, blocks)
     if not presorted:
-        entities = entities.sort(list(plan.entity_keys))
-    return entities.map_batches(
+        dataset = dataset.sort(list(plan.entity_keys))
+    return dataset.map_batches(
         join_batch,
         fn_kwargs={"plan": plan},
         batch_size=None,
         batch_format="pyarrow",
         zero_copy_batch=True,
-        concurrency=max(1, min(math.ceil(rows / batch_rows), workers or cluster_cpus())),
+        concurrency=concurrency,
         num_cpus=1,
     )
 
@@ -89,32 +92,37 @@ def _repo(repo_path: str | Path) -> Path:
     return path
 
 
-def _entity_blocks(entity_df: EntityInput, batch_rows: int) -> tuple[ray.data.Dataset, int]:
-    """The entity rows as a Ray Dataset in blocks of at most ``batch_rows``, and their count. DataFrame
-    timestamps are coerced the way Feast coerces them."""
+def _entity_rows(entity_df: EntityInput) -> tuple[pa.Table | ray.data.Dataset, int]:
+    """The entity rows as an Arrow table or a Ray Dataset, and their count. DataFrame timestamps are coerced
+    the way Feast coerces them."""
     if isinstance(entity_df, pd.DataFrame):
         column = entity_df.get(ENTITY_TIMESTAMP)
         if column is not None and (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)):
             entity_df = entity_df.assign(**{ENTITY_TIMESTAMP: _parse_timestamps(entity_df[ENTITY_TIMESTAMP])})
         entity_df = pa.Table.from_pandas(entity_df, preserve_index=False)
     if isinstance(entity_df, pa.Table):
-        slices = [entity_df.slice(start, batch_rows) for start in range(0, entity_df.num_rows, batch_rows)]
-        return ray.data.from_arrow(slices or [entity_df]), entity_df.num_rows
+        return entity_df, entity_df.num_rows
     if isinstance(entity_df, ray.data.Dataset):
-        rows = entity_df.count()
-        return entity_df.repartition(max(1, math.ceil(rows / batch_rows))), rows
+        return entity_df, entity_df.count()
     if isinstance(entity_df, str | Path):
         remote = "://" in str(entity_df)
         path = Path(entity_df).expanduser()
         if not remote and not path.exists():
             raise TrainingSetError(f"entity_df: no such Parquet file or directory: {path}")
         dataset = ray.data.read_parquet(str(entity_df) if remote else str(path.resolve()), file_extensions=["parquet"])
-        rows = dataset.count()
-        return dataset.repartition(max(1, math.ceil(rows / batch_rows))), rows
+        return dataset, dataset.count()
     raise TrainingSetError(
         "entity_df must be a pandas DataFrame, Arrow table, Ray Dataset or Parquet path, "
         f"not {type(entity_df).__name__}"
     )
+
+
+def _split(entities: pa.Table | ray.data.Dataset, rows: int, blocks: int) -> ray.data.Dataset:
+    """``entities`` as a Ray Dataset of ``blocks`` blocks of (nearly) equal size, in their order."""
+    if isinstance(entities, ray.data.Dataset):
+        return entities.repartition(blocks)
+    size = math.ceil(rows / blocks)
+    return ray.data.from_arrow([entities.slice(start, size) for start in range(0, rows, size)])
 
 
 def _parse_timestamps(column: pd.Series) -> pd.Series:
