@@ -85,6 +85,11 @@ class Workspace(BaseModel):
         return self.root / "scores"
 
     @property
+    def reports_dir(self) -> Path:
+        """Run reports, e.g. ``reports/train-<run id>/report.html``."""
+        return self.root / "reports"
+
+    @property
     def feature_repo(self) -> Path:
         """The Feast repository whose ``feature_store.yaml`` points at this workspace."""
         return project_root() / FEATURE_REPO_DIRNAME

@@ -17,6 +17,12 @@ def cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def largest_node_cpus() -> int:
+    """CPUs of the biggest live node: the most one task or actor can be given."""
+    ensure_ray()
+    return max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]] + [1])
+
+
 def cluster_summary() -> str:
     """The Ray cluster this process uses, in a few words: address, live nodes and CPUs."""
     ensure_ray()

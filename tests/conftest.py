@@ -55,6 +55,17 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def model_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
+    """2,000 customers over 15 months with features and monthly labels: enough positives to train and judge
+    the bigger categories."""
+    from training.labels import build_labels
+
+    ws = feature_workspace(tmp_path_factory.mktemp("models"), customers=2_000, end=date(2025, 3, 31), seed=3)
+    build_labels(ws.activate())
+    return ws

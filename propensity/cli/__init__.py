@@ -7,6 +7,8 @@ import typer
 from propensity.cli.datagen import datagen
 from propensity.cli.feast import feast
 from propensity.cli.features import app as features_app
+from propensity.cli.models import app as models_app
+from propensity.cli.models import train
 from propensity.cli.run import run
 from propensity.cli.training import labels, training_set
 
@@ -22,4 +24,6 @@ app.command()(datagen)
 app.add_typer(features_app, name="features")
 app.command()(labels)
 app.command("training-set")(training_set)
+app.command()(train)
+app.add_typer(models_app, name="models")
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast)

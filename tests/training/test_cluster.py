@@ -1,8 +1,10 @@
-"""The same command on a multi-node Ray cluster: ``propensity training-set`` with ``RAY_ADDRESS`` set."""
+"""The same commands on a multi-node Ray cluster: ``propensity training-set`` and ``propensity train`` with
+``RAY_ADDRESS`` set."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,13 +15,16 @@ import pyarrow.parquet as pq
 import pytest
 from ray.cluster_utils import Cluster
 
+from propensity.config import Workspace
 from tests.training.cases import make_repo, write_rows
 from tests.training.test_training_set import assert_same_rows
+from training.registry import ModelRegistry
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    """A head node without CPUs and two worker nodes of one CPU: every task runs away from the driver's node."""
+    """A head node without CPUs and two worker nodes of one CPU: every task runs away from the driver's node.
+    A fresh cluster per test, as a job would find a cluster it has to itself."""
     cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0})
     for _ in range(2):
         cluster.add_node(num_cpus=1)
@@ -44,3 +49,25 @@ def test_training_set_cli_on_a_two_worker_cluster(cluster: Cluster, tmp_path: Pa
     expected = store.get_historical_features(entities, store.get_feature_service("everything")).to_arrow()
     got = pq.read_table(tmp_path / "out")
     assert_same_rows(expected, got.select(expected.column_names).cast(expected.schema))
+
+
+def test_train_on_a_two_worker_cluster_matches_a_local_run(
+    cluster: Cluster, model_workspace: Workspace, tmp_path: Path
+) -> None:
+    categories = ["greeting_cards", "photo_books"]
+    local, remote = (Workspace.resolve(tmp_path / name) for name in ("local", "remote"))
+    for ws in (local, remote):
+        for part in ("raw", "offline", "feast", "labels"):
+            shutil.copytree(model_workspace.root / part, ws.root / part)
+    command = [sys.executable, "-m", "propensity", "train", "--categories", ",".join(categories)]
+    runs = {local: {"RAY_ADDRESS": "local"}, remote: {"RAY_ADDRESS": cluster.address}}
+    for ws, env in runs.items():
+        env = {**os.environ, **env, "PROPENSITY_WORKDIR": str(ws.root)}
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
+    for category in categories:
+        here, there = (ModelRegistry(ws.models_dir).load(category).card for ws in (local, remote))
+        assert there.data_fingerprint == here.data_fingerprint
+        assert there.metrics["roc_auc"] > 0.7
+        assert there.metrics["roc_auc"] == pytest.approx(here.metrics["roc_auc"], abs=0.02)

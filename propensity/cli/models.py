@@ -1,0 +1,96 @@
+"""``propensity train`` and ``propensity models list``: per-category models and the registry."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, progress_bar, workspace
+from propensity.cli.training import RayAddressOption
+from propensity.raysession import cluster_summary
+from training.plan import TrainingSetError
+from training.registry import ModelRegistry
+from training.report import write_report
+from training.trainer import TrainConfig, TrainingRun, train_models
+
+app = typer.Typer(help="The model registry.", no_args_is_help=True)
+
+
+def train(
+    workdir: WorkdirOption = None,
+    categories: Annotated[str, typer.Option(help="`all` or comma-separated category names.")] = "all",
+    feature_service: Annotated[str, typer.Option(help="Feast feature service to train on.")] = "propensity_v1",
+    workers: Annotated[int | None, typer.Option(help="Parallel trainers [default: the cluster's CPUs].")] = None,
+    force: Annotated[bool, typer.Option(help="Promote the new models even where they do not win.")] = False,
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Train one XGBoost model per category on the workspace's labels, register them, promote the winners."""
+    ws = workspace(workdir)
+    if ray_address:
+        os.environ["RAY_ADDRESS"] = ray_address
+    wanted = None if categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
+    try:
+        config = TrainConfig(categories=wanted, feature_service=feature_service, workers=workers, force=force)
+    except ValidationError as error:
+        fail(describe_validation_error(error))
+    console.print(cluster_summary())
+    try:
+        with progress_bar("training categories") as update:
+            run = train_models(ws, config, lambda category, done, total: update(done, total))
+    except (TrainingSetError, ValueError) as error:
+        fail(str(error))
+    report = write_report(run, ws.reports_dir / f"train-{run.run_id}")
+    console.print(_summary(run))
+    console.print(f"[bold green]done[/]: run {run.run_id} in {run.seconds:.0f} s; report {report}")
+
+
+def _summary(run: TrainingRun) -> Table:
+    table = Table(title=f"run {run.run_id}")
+    table.add_column("category", min_width=max(len(o.category) for o in run.outcomes))
+    for name in ("model", "roc_auc", "pr_auc", "lift@10%", "pos.", "outcome"):
+        table.add_column(name)
+    for o in run.outcomes:
+        if o.card is None:
+            table.add_row(o.category, "", "", "", "", "", f"[yellow]skipped[/]: {o.note}")
+            continue
+        m = o.card.metrics
+        outcome = "[green]production[/]" if o.promoted else "candidate"
+        table.add_row(
+            o.category,
+            f"v{o.card.version}",
+            f"{m['roc_auc']:.3f}",
+            f"{m['pr_auc']:.3f}",
+            f"{m['top_decile_lift']:.1f}",
+            f"{m['positives']:.0f}",
+            f"{outcome}: {o.note}",
+        )
+    return table
+
+
+@app.command("list")
+def list_models(
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """Every model version with its stage and test metrics."""
+    rows = ModelRegistry(workspace(workdir).models_dir).listing()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("category", "version", "stage", "created", "roc_auc", "pr_auc", "top_decile_lift", "run")
+    for row in rows:
+        metrics = row["metrics"]
+        table.add_row(
+            str(row["category"]),
+            f"v{row['version']}",
+            str(row["stage"]),
+            str(row["created_at"])[:19],
+            *(f"{metrics[m]:.4f}" for m in ("roc_auc", "pr_auc", "top_decile_lift")),
+            str(row["run_id"]),
+        )
+    console.print(table if rows else "no models yet: run `propensity train`")
