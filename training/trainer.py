@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -100,6 +101,23 @@ def train_models(ws: Workspace, config: TrainConfig, progress: Progress | None =
     target = ws.training_sets_dir / config.feature_service
     dataset = build_training_set(ws.feature_repo, ws.labels_dir, config.feature_service, presorted=True)
     path = write_training_set(dataset, target, overwrite=True)
+    return fit_categories(ws, path, categories, split, config, progress, started=started)
+
+
+def fit_categories(
+    ws: Workspace,
+    path: Path,
+    categories: list[str],
+    split: TimeSplit,
+    config: TrainConfig,
+    progress: Progress | None = None,
+    *,
+    started: datetime | None = None,
+) -> TrainingRun:
+    """Train, evaluate, register and (maybe) promote a model per category on the training set at ``path``
+    (written by :func:`training.build_training_set` from the workspace's labels)."""
+    started = started or datetime.now(UTC)
+    definition = _label_definition(ws)
     label_names = set(pq.read_schema(ws.labels_dir / "labels.parquet").names)
     features = [name for name in pq.read_schema(next(path.glob("*.parquet"))).names if name not in label_names]
 
@@ -146,12 +164,12 @@ class SplitData:
     labels: dict[str, dict[str, np.ndarray]]  # split -> label column -> 0/1 vector
 
 
-@ray.remote(num_cpus=1, num_returns=2)
-def _load_splits(
+def load_splits(
     path: str, features: list[str], label_columns: list[str], split: TimeSplit
 ) -> tuple[SplitData, dict[str, object]]:
-    """Read the training set once, on a worker, into one float32 matrix per split (and its labels); also return
-    its description (rows per split, array widths, fingerprint), small enough for the driver."""
+    """Read the training set once into one float32 matrix per split, with its labels (a Ray task in
+    :func:`fit_categories`); also return its description (rows per split, array widths, vocabularies and a
+    fingerprint), small enough for the driver."""
     source = pads.dataset(path, format="parquet")
     matrices, labels, rows = {}, {}, {}
     digest = hashlib.blake2b(digest_size=16)
@@ -177,6 +195,9 @@ def _load_splits(
         "fingerprint": digest.hexdigest(),
     }
     return SplitData(layout, matrices, labels), info
+
+
+_load_splits = ray.remote(num_cpus=1, num_returns=2)(load_splits)
 
 
 @ray.remote

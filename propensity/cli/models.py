@@ -12,6 +12,7 @@ from rich.table import Table
 
 from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, progress_bar, workspace
 from propensity.cli.training import RayAddressOption
+from propensity.config import Workspace
 from propensity.raysession import cluster_summary
 from training.plan import TrainingSetError
 from training.registry import ModelRegistry
@@ -39,6 +40,11 @@ def train(
     except ValidationError as error:
         fail(describe_validation_error(error))
     console.print(cluster_summary())
+    train_and_report(ws, config)
+
+
+def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
+    """Train with progress, write the run's report and print its summary table (one-line error on bad input)."""
     try:
         with progress_bar("training categories") as update:
             run = train_models(ws, config, lambda category, done, total: update(done, total))
@@ -47,6 +53,7 @@ def train(
     report = write_report(run, ws.reports_dir / f"train-{run.run_id}")
     console.print(_summary(run))
     console.print(f"[bold green]done[/]: run {run.run_id} in {run.seconds:.0f} s; report {report}")
+    return run
 
 
 def _summary(run: TrainingRun) -> Table:

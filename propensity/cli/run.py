@@ -9,9 +9,12 @@ import typer
 from propensity.cli._common import WorkdirOption, console, fail, progress_bar, workspace
 from propensity.cli.datagen import write_raw
 from propensity.cli.feast import run_feast
+from propensity.cli.models import train_and_report
 from propensity.datagen.output import read_manifest
 from propensity.features.pipeline import build_features
 from propensity.storage import is_nonempty_dir
+from training.labels import LabelConfig, build_labels
+from training.trainer import TrainConfig
 
 
 def run(
@@ -21,7 +24,8 @@ def run(
     seed: Annotated[int, typer.Option(help="Random seed (synthetic).")] = 0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Regenerate the raw data even if present.")] = False,
 ) -> None:
-    """Run every stage: raw data, features, Feast registry and online store (later: models and scores)."""
+    """Run every stage: raw data, features, Feast registry and online store, labels, a model per category
+    (later: scores)."""
     ws = workspace(workdir)
     if fresh or not is_nonempty_dir(ws.raw_dir):
         write_raw(ws, source, customers=customers, seed=seed, overwrite=fresh)
@@ -34,6 +38,9 @@ def run(
         fail("feast apply failed (its output is above)")
     if run_feast(ws, ["materialize", "2000-01-01T00:00:00", f"{report.dates[-1]}T00:00:01"]) != 0:
         fail("feast materialize failed (its output is above)")
+    labels = build_labels(ws, LabelConfig())
+    console.print(f"labels: {labels.rows:,} rows at {len(labels.cutoffs)} cutoffs")
+    train_and_report(ws, TrainConfig())
     console.print(
         f"[bold green]done[/]: {rows['customers']:,} customers, {rows['orders']:,} orders, "
         f"{rows['sessions']:,} sessions, {rows['emails']:,} emails; {len(report.dates)} weekly snapshots of "

@@ -88,6 +88,8 @@ def test_run_generates_builds_serves_then_resumes(isolated_workspace: Path, ray_
     assert (isolated_workspace / "feast" / "registry.db").is_file()
     assert (isolated_workspace / "feast" / "online_store.db").is_file()
     assert len([p for p in (isolated_workspace / "offline").iterdir() if p.is_dir() and p.name[0] != "."]) >= 13
+    assert (isolated_workspace / "labels" / "labels.parquet").is_file()
+    assert len(list((isolated_workspace / "reports").glob("train-*/report.html"))) == 1
     second = runner.invoke(app, ["run", "--customers", "200"])
     assert second.exit_code == 0, second.output
     assert "kept the synthetic tables" in second.output
