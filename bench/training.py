@@ -32,13 +32,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import xgboost as xgb
 
-from propensity.config import Workspace
-from training.booster import BoosterParams, fit, positive_weight, predict_proba, row_weights
-from training.evaluate import evaluate
-from training.labels import LABEL_PREFIX, LabelConfig, build_labels
-from training.splits import split_cutoffs
-from training.trainer import TrainConfig, fit_categories, load_splits
-from training.training_set import build_training_set, write_training_set
+# Run as a script, this file's directory comes first on sys.path and its name would hide the `training` package.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from propensity.config import Workspace  # noqa: E402
+from training.booster import BoosterParams, fit, positive_weight, predict_proba, row_weights  # noqa: E402
+from training.evaluate import evaluate  # noqa: E402
+from training.labels import LABEL_PREFIX, LabelConfig, build_labels  # noqa: E402
+from training.splits import split_cutoffs  # noqa: E402
+from training.trainer import TrainConfig, fit_categories, load_splits  # noqa: E402
+from training.training_set import build_training_set, write_training_set  # noqa: E402
 
 SERVICE = "propensity_v1"
 
