@@ -157,7 +157,7 @@ def fit_categories(
 
 @dataclass(frozen=True)
 class SplitData:
-    """The matrices and label vectors of each split, and what describes them."""
+    """The matrices and label vectors of each split, and their layout."""
 
     layout: MatrixLayout
     matrices: dict[str, np.ndarray]
