@@ -30,17 +30,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-import xgboost as xgb
 
 # Run as a script, this file's directory comes first on sys.path and its name would hide the `training` package.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from propensity.config import Workspace  # noqa: E402
-from training.booster import BoosterParams, fit, positive_weight, predict_proba, row_weights  # noqa: E402
+from training.booster import BoosterParams, predict_proba  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
 from training.labels import LABEL_PREFIX, LabelConfig, build_labels  # noqa: E402
 from training.splits import split_cutoffs  # noqa: E402
-from training.trainer import TrainConfig, fit_categories, load_splits  # noqa: E402
+from training.trainer import TrainConfig, fit_categories, fit_category, load_splits, quantize, skip_reason  # noqa: E402
 from training.training_set import build_training_set, write_training_set  # noqa: E402
 
 SERVICE = "propensity_v1"
@@ -121,19 +120,13 @@ def _plain(path: Path, columns: list[str], categories: list[str], split) -> list
     features = [c for c in columns if not c.startswith(LABEL_PREFIX)]
     data, _ = load_splits(str(path), features, [LABEL_PREFIX + c for c in categories], split)
     params = BoosterParams()
-    kinds = {"feature_types": data.layout.feature_types, "enable_categorical": True, "max_bin": params.max_bin}
-    train = xgb.QuantileDMatrix(data.matrices["train"], nthread=2, **kinds)
-    validation = xgb.QuantileDMatrix(data.matrices["validation"], ref=train, nthread=2, **kinds)
+    train, validation = quantize(data, params, threads=2)
     aucs = []
     for category in categories:
         labels = {name: data.labels[name][LABEL_PREFIX + category] for name in ("train", "validation", "test")}
-        if min(y.sum() for y in labels.values()) < TrainConfig().min_positives:
+        if skip_reason(labels, TrainConfig().min_positives):
             continue
-        weight = positive_weight(labels["train"], params.max_positive_weight)
-        for matrix, name in ((train, "train"), (validation, "validation")):
-            matrix.set_label(labels[name])
-            matrix.set_weight(row_weights(labels[name], weight))
-        booster = fit(params, train, validation, nthread=2)
+        booster, weight = fit_category(train, validation, labels, params, threads=2)
         scores = predict_proba(booster, data.matrices["test"], weight)
         aucs.append(evaluate(labels["test"], scores, booster, data.layout.columns).metrics["roc_auc"])
     return aucs

@@ -208,32 +208,17 @@ class CategoryTrainer:
         self.data = data
         self.config = config
         self.threads = threads
-        kinds = {
-            "feature_types": data.layout.feature_types,
-            "enable_categorical": True,
-            "max_bin": config.params.max_bin,
-            "nthread": threads,
-        }
-        self.train_matrix = xgb.QuantileDMatrix(data.matrices["train"], **kinds)
-        self.validation_matrix = xgb.QuantileDMatrix(data.matrices["validation"], ref=self.train_matrix, **kinds)
+        self.train_matrix, self.validation_matrix = quantize(data, config.params, threads)
 
     def train(self, category: str, champion: tuple[bytes, MatrixLayout, float] | None) -> dict[str, object]:
         """Fit, evaluate and plot ``category``; compare with ``champion`` (booster, layout, weight) on the test rows."""
-        column = LABEL_PREFIX + category
-        labels = {name: self.data.labels[name][column] for name in SPLITS}
-        short = [f"{int(y.sum())} in {name}" for name, y in labels.items() if y.sum() < self.config.min_positives]
-        if short:
-            return {
-                "category": category,
-                "skipped": f"too few positives ({', '.join(short)}; need {self.config.min_positives})",
-            }
-        if labels["test"].sum() == len(labels["test"]):
-            return {"category": category, "skipped": "no negatives in test"}
-        weight = positive_weight(labels["train"], self.config.params.max_positive_weight)
-        for matrix, name in ((self.train_matrix, "train"), (self.validation_matrix, "validation")):
-            matrix.set_label(labels[name])
-            matrix.set_weight(row_weights(labels[name], weight))
-        booster = fit(self.config.params, self.train_matrix, self.validation_matrix, nthread=self.threads)
+        labels = {name: self.data.labels[name][LABEL_PREFIX + category] for name in SPLITS}
+        reason = skip_reason(labels, self.config.min_positives)
+        if reason:
+            return {"category": category, "skipped": reason}
+        booster, weight = fit_category(
+            self.train_matrix, self.validation_matrix, labels, self.config.params, self.threads
+        )
         scores = predict_proba(booster, self.data.matrices["test"], weight)
         evaluation = evaluate(labels["test"], scores, booster, self.data.layout.columns)
         return {
@@ -253,6 +238,40 @@ class CategoryTrainer:
             return None
         booster = xgb.Booster(model_file=bytearray(champion[0]))
         return float(roc_auc_score(labels, predict_proba(booster, self.data.matrices["test"], champion[2])))
+
+
+def quantize(data: SplitData, params: BoosterParams, threads: int) -> tuple[xgb.QuantileDMatrix, xgb.QuantileDMatrix]:
+    """The train and validation matrices binned once (validation on the train bins), string features categorical."""
+    kinds = {
+        "feature_types": data.layout.feature_types,
+        "enable_categorical": True,
+        "max_bin": params.max_bin,
+        "nthread": threads,
+    }
+    train = xgb.QuantileDMatrix(data.matrices["train"], **kinds)
+    return train, xgb.QuantileDMatrix(data.matrices["validation"], ref=train, **kinds)
+
+
+def skip_reason(labels: dict[str, np.ndarray], min_positives: int) -> str | None:
+    """Why a category cannot be trained and judged on these split labels, or None."""
+    short = [f"{int(y.sum())} in {name}" for name, y in labels.items() if y.sum() < min_positives]
+    if short:
+        return f"too few positives ({', '.join(short)}; need {min_positives})"
+    if labels["test"].sum() == len(labels["test"]):
+        return "no negatives in test"
+    return None
+
+
+def fit_category(
+    train: xgb.DMatrix, validation: xgb.DMatrix, labels: dict[str, np.ndarray], params: BoosterParams, threads: int
+) -> tuple[xgb.Booster, float]:
+    """Fit one category on the shared quantized matrices (only labels and weights change): the booster and the
+    positive weight its predictions divide out."""
+    weight = positive_weight(labels["train"], params.max_positive_weight)
+    for matrix, name in ((train, "train"), (validation, "validation")):
+        matrix.set_label(labels[name])
+        matrix.set_weight(row_weights(labels[name], weight))
+    return fit(params, train, validation, nthread=threads), weight
 
 
 def _record(
