@@ -9,7 +9,9 @@ training set joined from them, once. Then, on that same training set:
   both cores), then scores and evaluates the test split: the best one machine does without Ray;
 - **ours**: ``training.trainer.fit_categories`` (a Ray task loads the matrices once; a pool of actors quantizes
   them once each and trains the categories as they come; evaluation, plots and the registry write included),
-  with 2 workers (two actors of one thread) and with 1 worker (one actor).
+  with 2 workers (two actors of one thread) and with 1 worker (one actor);
+- **ours, data-parallel**: the same with ``strategy="data-parallel"`` (Ray Train's XGBoost trainer, 2 workers of
+  one thread, every category across both), the path for training sets that outgrow one worker.
 
 Each contender runs in a fresh process (Ray started before the clock). The last line is
 ``ratio_vs_plain_xgboost=<x>`` (median time of ours with 2 workers / median baseline time; target <= 1.3).
@@ -35,11 +37,12 @@ import pyarrow.parquet as pq
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from propensity.config import Workspace  # noqa: E402
-from training.booster import BoosterParams, predict_proba  # noqa: E402
+from training.booster import BoosterParams, positive_weight, predict_proba  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
+from training.fitting import SPLITS, fit_category, skip_reason  # noqa: E402
 from training.labels import LABEL_PREFIX, LabelConfig, build_labels  # noqa: E402
 from training.splits import split_cutoffs  # noqa: E402
-from training.trainer import TrainConfig, fit_categories, fit_category, load_splits, quantize, skip_reason  # noqa: E402
+from training.trainer import TrainConfig, fit_categories, load_splits, quantize  # noqa: E402
 from training.training_set import build_training_set, write_training_set  # noqa: E402
 
 SERVICE = "propensity_v1"
@@ -49,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, required=True, help="a workspace built by bench/training_set.py")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", choices=["baseline", "ours"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["baseline", "ours", "data-parallel"], help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     ws = Workspace.resolve(args.workdir).activate()
@@ -62,6 +65,7 @@ def main() -> None:
         "baseline": [_run(ws, "baseline", 2) for _ in range(args.repeats)],
         "ours, 2 workers": [_run(ws, "ours", 2) for _ in range(args.repeats)],
         "ours, 1 worker": [_run(ws, "ours", 1) for _ in range(args.repeats)],
+        "data-parallel": [_run(ws, "data-parallel", 2) for _ in range(args.repeats)],
     }
     base = statistics.median(r["seconds"] for r in runs["baseline"])
     for name, results in runs.items():
@@ -101,12 +105,13 @@ def _child(ws: Workspace, kind: str, workers: int) -> dict[str, float]:
     path = ws.training_sets_dir / SERVICE
     schema = pq.read_schema(next(path.glob("*.parquet")))
     categories = [n.removeprefix(LABEL_PREFIX) for n in schema.names if n.startswith(LABEL_PREFIX)]
-    if kind == "ours":
+    if kind in ("ours", "data-parallel"):
         import ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        strategy = "per-category" if kind == "ours" else "data-parallel"
         started = time.perf_counter()
-        run = fit_categories(ws, path, categories, split, TrainConfig(workers=workers))
+        run = fit_categories(ws, path, categories, split, TrainConfig(workers=workers, strategy=strategy))
         seconds = time.perf_counter() - started
         aucs = [o.card.metrics["roc_auc"] for o in run.outcomes if o.card]
         return {"seconds": seconds, "trained": len(aucs), "median_auc": float(np.median(aucs))}
@@ -123,10 +128,13 @@ def _plain(path: Path, columns: list[str], categories: list[str], split) -> list
     train, validation = quantize(data, params, threads=2)
     aucs = []
     for category in categories:
-        labels = {name: data.labels[name][LABEL_PREFIX + category] for name in ("train", "validation", "test")}
-        if skip_reason(labels, TrainConfig().min_positives):
+        labels = {name: data.labels[name][LABEL_PREFIX + category] for name in SPLITS}
+        positives = {name: int(y.sum()) for name, y in labels.items()}
+        rows = {name: len(y) for name, y in labels.items()}
+        if skip_reason(positives, rows, TrainConfig().min_positives):
             continue
-        booster, weight = fit_category(train, validation, labels, params, threads=2)
+        weight = positive_weight(positives["train"], rows["train"], params.max_positive_weight)
+        booster = fit_category(train, validation, labels, weight, params, threads=2)
         scores = predict_proba(booster, data.matrices["test"], weight)
         aucs.append(evaluate(labels["test"], scores, booster, data.layout.columns).metrics["roc_auc"])
     return aucs

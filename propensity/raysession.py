@@ -23,6 +23,18 @@ def largest_node_cpus() -> int:
     return max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]] + [1])
 
 
+def worker_threads(cpus: int, workers: int) -> int:
+    """Threads for each of ``workers`` sharing ``cpus``: never more than the largest node has."""
+    return max(1, min(cpus // workers, largest_node_cpus()))
+
+
+def smallest_node_memory() -> float:
+    """Bytes of memory Ray may use on the smallest live node with CPUs."""
+    ensure_ray()
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+    return min(float(n.get("memory", 0)) for n in nodes) if nodes else 0.0
+
+
 def cluster_summary() -> str:
     """The Ray cluster this process uses, in a few words: address, live nodes and CPUs."""
     ensure_ray()

@@ -48,10 +48,9 @@ class BoosterParams(BaseModel):
         }
 
 
-def positive_weight(labels: np.ndarray, cap: float) -> float:
+def positive_weight(positives: int, rows: int, cap: float) -> float:
     """The weight of a positive row: negatives per positive, at least 1 and at most ``cap``."""
-    positives = float(np.count_nonzero(labels))
-    return min(cap, max(1.0, (len(labels) - positives) / max(positives, 1.0)))
+    return min(cap, max(1.0, (rows - positives) / max(positives, 1)))
 
 
 def row_weights(labels: np.ndarray, weight: float) -> np.ndarray:

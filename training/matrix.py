@@ -8,7 +8,9 @@ treats as missing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +35,14 @@ class MatrixLayout:
             tuple(_width(column, name) for column, name in zip(columns, features, strict=True)),
             tuple(_vocabulary(column) for column in columns),
         )
+
+    def with_vocabularies(self, table: pa.Table) -> MatrixLayout:
+        """This layout with the vocabularies of the string features in ``table`` learnt from its values instead."""
+        vocabularies = (
+            _vocabulary(table.column(name)) if name in table.column_names else vocabulary
+            for name, vocabulary in zip(self.features, self.vocabularies, strict=True)
+        )
+        return replace(self, vocabularies=tuple(vocabularies))
 
     @property
     def feature_types(self) -> list[str]:
@@ -67,12 +77,35 @@ class MatrixLayout:
         return out
 
 
-def _is_list(type_: pa.DataType) -> bool:
+class Fingerprint:
+    """A digest of each split's matrix and label columns that does not depend on how their rows are batched:
+    feed each split's rows in order, in as many batches as suits."""
+
+    def __init__(self, splits: tuple[str, ...], label_columns: list[str]):
+        parts = [(split, part) for split in splits for part in ("", *label_columns)]
+        self._parts = {part: hashlib.blake2b(digest_size=16) for part in parts}
+
+    def update(self, split: str, matrix: np.ndarray, labels: Mapping[str, np.ndarray]) -> None:
+        """Add the next rows of ``split``: their matrix rows and label values."""
+        self._parts[split, ""].update(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
+        for column, values in labels.items():
+            self._parts[split, column].update(np.asarray(values, dtype=np.float32).tobytes())
+
+    def hexdigest(self) -> str:
+        """The fingerprint of everything fed so far."""
+        whole = hashlib.blake2b(digest_size=16)
+        for part in self._parts.values():
+            whole.update(part.digest())
+        return whole.hexdigest()
+
+
+def is_array(type_: pa.DataType) -> bool:
+    """Whether a column of this type is an array feature (expanded to one matrix column per element)."""
     return pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_)
 
 
 def _width(column: pa.ChunkedArray, name: str) -> int:
-    if not _is_list(column.type):
+    if not is_array(column.type):
         return 0
     lengths = pc.list_value_length(column).drop_null()
     if len(lengths) == 0:

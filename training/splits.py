@@ -9,7 +9,12 @@ predicts. Cutoffs dropped for that reason are reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from training.plan import ENTITY_TIMESTAMP
 
 
 @dataclass(frozen=True)
@@ -63,3 +68,13 @@ def split_cutoffs(cutoffs: list[date], horizon_days: int, *, validation: int = 1
 
 def _ending_by(cutoffs: list[date], start: date, horizon_days: int) -> list[date]:
     return [c for c in cutoffs if c + timedelta(days=horizon_days) <= start]
+
+
+def cutoff_stamps(split: TimeSplit, name: str, type_: pa.DataType) -> pa.Array:
+    """The cutoffs of split ``name`` as entity timestamps of ``type_`` (midnight UTC)."""
+    return pa.array([datetime(c.year, c.month, c.day, tzinfo=UTC) for c in getattr(split, name)]).cast(type_)
+
+
+def split_filter(source: pads.Dataset, split: TimeSplit, name: str) -> pads.Expression:
+    """The rows of the training set ``source`` in split ``name``: those at one of its cutoffs."""
+    return pads.field(ENTITY_TIMESTAMP).isin(cutoff_stamps(split, name, source.schema.field(ENTITY_TIMESTAMP).type))

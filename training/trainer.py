@@ -2,51 +2,53 @@
 
 One training set serves every category (the labels' entity rows joined point-in-time to a feature service); it is
 split by cutoff date into train, validation (early stopping) and test (evaluation and promotion), see
-:mod:`training.splits`. A Ray task turns it into float32 matrices once and keeps them in the object store; a pool
-of Ray actors (one per CPU by default) quantizes them once each and trains the categories as they come, so the
-cost of binning thousands of features is paid per actor, not per category. Each actor returns the booster, its
-evaluation and plots; the driver writes the registry. A category without enough positives is skipped with the
-reason in the report.
+:mod:`training.splits`. Two strategies, chosen by the size of the training set (``TrainConfig.strategy``):
 
-A new model becomes ``production`` when its category has none yet, when it beats the current one's ROC AUC on
-the same test rows (or, when the features differ, the current one's recorded test AUC), or with ``force``.
+- ``per-category`` (sets that fit one worker): a Ray task turns the set into float32 matrices once and keeps them
+  in the object store; a pool of Ray actors (one per CPU by default) quantizes them once each and trains the
+  categories as they come, so the cost of binning thousands of features is paid per actor, not per category.
+- ``data-parallel`` (larger sets): Ray Train's XGBoost trainer spreads the rows over the workers and trains the
+  categories one after another across all of them, see :mod:`training.data_parallel`.
+
+Either way each category comes back as its booster, evaluation and plots, and the driver writes the registry. A
+category without enough positives is skipped with the reason in the report. A new model becomes ``production``
+when its category has none yet, when it beats the current one's ROC AUC on the same test rows (or, when the
+features differ, the current one's recorded test AUC), or with ``force``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import platform
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import ray
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict, Field
 from ray.util import ActorPool
-from sklearn.metrics import roc_auc_score
 
 from propensity.config import Workspace
-from propensity.raysession import cluster_cpus, largest_node_cpus
-from training.booster import BoosterParams, fit, positive_weight, predict_proba, row_weights
-from training.evaluate import evaluate, plot
+from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
+from training import data_parallel
+from training.booster import BoosterParams, positive_weight, predict_proba
+from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
 from training.labels import DEFINITION_FILE, LABEL_PREFIX
-from training.matrix import MatrixLayout
-from training.plan import ENTITY_TIMESTAMP
+from training.matrix import Fingerprint, MatrixLayout
 from training.registry import ModelCard, ModelRegistry
-from training.splits import TimeSplit, split_cutoffs
+from training.splits import TimeSplit, split_cutoffs, split_filter
 from training.training_set import build_training_set, write_training_set
 
-SPLITS = ("train", "validation", "test")
 Progress = Callable[[str, int, int], None]  # (category just finished, done, total)
+Strategy = Literal["auto", "per-category", "data-parallel"]
 
 
 class TrainConfig(BaseModel):
@@ -62,6 +64,10 @@ class TrainConfig(BaseModel):
     test_cutoffs: int = Field(1, ge=1)
     min_positives: int = Field(5, ge=1, description="fewer positives in any split: the category is skipped")
     force: bool = Field(False, description="promote every new model, better or not")
+    strategy: Strategy = Field("auto", description="auto: data-parallel when the set exceeds max_worker_gib")
+    max_worker_gib: float | None = Field(
+        None, gt=0, description="largest set for per-category training (default: 1/4 of the smallest node's memory)"
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class TrainingRun:
     rows: dict[str, int]
     outcomes: list[CategoryOutcome]
     seconds: float
+    strategy: str = "per-category"
 
 
 def train_models(ws: Workspace, config: TrainConfig, progress: Progress | None = None) -> TrainingRun:
@@ -117,23 +124,24 @@ def fit_categories(
     """Train, evaluate, register and (maybe) promote a model per category on the training set at ``path``
     (written by :func:`training.build_training_set` from the workspace's labels)."""
     started = started or datetime.now(UTC)
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     definition = _label_definition(ws)
     label_names = set(pq.read_schema(ws.labels_dir / "labels.parquet").names)
     features = [name for name in pq.read_schema(next(path.glob("*.parquet"))).names if name not in label_names]
-
-    data, info = _load_splits.remote(str(path), features, [LABEL_PREFIX + c for c in categories], split)
     registry = ModelRegistry(ws.models_dir)
-    champions = {c: registry.load(c) for c in categories if registry.production(c) is not None}
-    cpus = config.workers or cluster_cpus()
-    actors = min(len(categories), cpus)
-    threads = max(1, min(cpus // actors, largest_node_cpus()))
-    pool = ActorPool([CategoryTrainer.options(num_cpus=threads).remote(data, config, threads) for _ in range(actors)])
-    champion_inputs = {
-        c: (m.booster.save_raw("ubj"), m.card.layout, m.card.positive_weight) for c, m in champions.items()
-    }
-    results = pool.map_unordered(lambda a, c: a.train.remote(c, champion_inputs.get(c)), categories)
-
-    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    champions = {}
+    for category in categories:
+        if registry.production(category) is not None:
+            model = registry.load(category)
+            champions[category] = Champion(model.booster.save_raw("ubj"), model.card.layout, model.card.positive_weight)
+    strategy = choose_strategy(path, config)
+    if strategy == "per-category":
+        info, results = _per_category(path, features, categories, split, config, champions)
+    else:
+        storage = ws.models_dir / ".ray-train" / run_id
+        info, results = data_parallel.train(
+            path, features, categories, split, config.params, config.min_positives, config.workers, champions, storage
+        )
     common = {
         "run_id": run_id,
         "created_at": started,
@@ -142,9 +150,10 @@ def fit_categories(
         "split": split.describe(),
         "params": config.params.model_dump(),
         "versions": _library_versions(),
+        "widths": info["widths"],
+        "vocabularies": info["vocabularies"],
+        "data_fingerprint": info["fingerprint"],
     }
-    info = ray.get(info)
-    common |= {k: info[k] for k in ("widths", "vocabularies")} | {"data_fingerprint": info["fingerprint"]}
     outcomes = []
     for done, result in enumerate(results, start=1):
         outcomes.append(_record(registry, result, common, definition, config))
@@ -152,7 +161,44 @@ def fit_categories(
             progress(result["category"], done, len(categories))
     outcomes.sort(key=lambda o: o.category)
     seconds = (datetime.now(UTC) - started).total_seconds()
-    return TrainingRun(run_id, config.feature_service, split, info["rows"], outcomes, seconds)
+    return TrainingRun(run_id, config.feature_service, split, info["rows"], outcomes, seconds, strategy)
+
+
+def choose_strategy(path: Path, config: TrainConfig) -> str:
+    """``config.strategy``, with ``auto`` resolved: data-parallel when the training set, uncompressed, is larger
+    than ``max_worker_gib`` (by default a quarter of the smallest node's memory), as every per-category trainer
+    holds its quantized copy next to the float matrices."""
+    if config.strategy != "auto":
+        return config.strategy
+    limit = config.max_worker_gib * 2**30 if config.max_worker_gib else smallest_node_memory() / 4
+    return "data-parallel" if uncompressed_bytes(path) > limit else "per-category"
+
+
+def uncompressed_bytes(path: Path) -> int:
+    """The size of the Parquet data set at ``path`` once decoded, from its files' metadata."""
+    total = 0
+    for file in sorted(path.glob("*.parquet")):
+        metadata = pq.read_metadata(file)
+        total += sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    return total
+
+
+def _per_category(
+    path: Path,
+    features: list[str],
+    categories: list[str],
+    split: TimeSplit,
+    config: TrainConfig,
+    champions: dict[str, Champion],
+) -> tuple[dict[str, object], Iterator[dict[str, object]]]:
+    """The training set's description and the results of a pool of actors that each train whole categories."""
+    data, info = _load_splits.remote(str(path), features, [LABEL_PREFIX + c for c in categories], split)
+    cpus = config.workers or cluster_cpus()
+    actors = min(len(categories), cpus)
+    threads = worker_threads(cpus, actors)
+    pool = ActorPool([CategoryTrainer.options(num_cpus=threads).remote(data, config, threads) for _ in range(actors)])
+    results = pool.map_unordered(lambda actor, c: actor.train.remote(c, champions.get(c)), categories)
+    return ray.get(info), results
 
 
 @dataclass(frozen=True)
@@ -172,27 +218,20 @@ def load_splits(
     fingerprint), small enough for the driver."""
     source = pads.dataset(path, format="parquet")
     matrices, labels, rows = {}, {}, {}
-    digest = hashlib.blake2b(digest_size=16)
+    fingerprint = Fingerprint(SPLITS, label_columns)
     layout = None
     for name in SPLITS:
-        stamps = pa.array([datetime(c.year, c.month, c.day, tzinfo=UTC) for c in getattr(split, name)])
-        stamps = stamps.cast(source.schema.field(ENTITY_TIMESTAMP).type)
-        table = source.to_table(
-            columns=[ENTITY_TIMESTAMP, *features, *label_columns],
-            filter=pads.field(ENTITY_TIMESTAMP).isin(stamps),
-        )
+        table = source.to_table(columns=[*features, *label_columns], filter=split_filter(source, split, name))
         layout = layout or MatrixLayout.of(table, features)
         matrices[name] = layout.matrix(table)
         labels[name] = {c: table.column(c).to_numpy().astype(np.float32) for c in label_columns}
         rows[name] = table.num_rows
-        digest.update(matrices[name].tobytes())
-        for column in label_columns:
-            digest.update(labels[name][column].tobytes())
+        fingerprint.update(name, matrices[name], labels[name])
     info = {
         "rows": rows,
         "widths": list(layout.widths),
         "vocabularies": [list(v) for v in layout.vocabularies],
-        "fingerprint": digest.hexdigest(),
+        "fingerprint": fingerprint.hexdigest(),
     }
     return SplitData(layout, matrices, labels), info
 
@@ -210,68 +249,28 @@ class CategoryTrainer:
         self.threads = threads
         self.train_matrix, self.validation_matrix = quantize(data, config.params, threads)
 
-    def train(self, category: str, champion: tuple[bytes, MatrixLayout, float] | None) -> dict[str, object]:
-        """Fit, evaluate and plot ``category``; compare with ``champion`` (booster, layout, weight) on the test rows."""
+    def train(self, category: str, champion: Champion | None) -> dict[str, object]:
+        """Fit, evaluate and plot ``category``; score the production ``champion`` on the same test rows."""
         labels = {name: self.data.labels[name][LABEL_PREFIX + category] for name in SPLITS}
-        reason = skip_reason(labels, self.config.min_positives)
+        positives = {name: int(np.count_nonzero(y)) for name, y in labels.items()}
+        rows = {name: len(y) for name, y in labels.items()}
+        reason = skip_reason(positives, rows, self.config.min_positives)
         if reason:
             return {"category": category, "skipped": reason}
-        booster, weight = fit_category(
-            self.train_matrix, self.validation_matrix, labels, self.config.params, self.threads
-        )
-        scores = predict_proba(booster, self.data.matrices["test"], weight)
-        evaluation = evaluate(labels["test"], scores, booster, self.data.layout.columns)
-        return {
-            "category": category,
-            "booster": booster.save_raw("ubj"),
-            "weight": weight,
-            "rounds": booster.num_boosted_rounds(),
-            "metrics": evaluation.metrics,
-            "top_features": evaluation.top_features,
-            "plots": plot(evaluation, category),
-            "champion_auc": self._champion_auc(champion, labels["test"]),
-        }
-
-    def _champion_auc(self, champion: tuple[bytes, MatrixLayout, float] | None, labels: np.ndarray) -> float | None:
-        """The production model's ROC AUC on these test rows, when it reads the same columns."""
-        if champion is None or champion[1] != self.data.layout:
-            return None
-        booster = xgb.Booster(model_file=bytearray(champion[0]))
-        return float(roc_auc_score(labels, predict_proba(booster, self.data.matrices["test"], champion[2])))
+        params = self.config.params
+        weight = positive_weight(positives["train"], rows["train"], params.max_positive_weight)
+        booster = fit_category(self.train_matrix, self.validation_matrix, labels, weight, params, self.threads)
+        test = self.data.matrices["test"]
+        rival = champion.scores(test) if champion and champion.layout == self.data.layout else None
+        scores = predict_proba(booster, test, weight)
+        return category_result(category, booster, weight, labels["test"], scores, rival, self.data.layout.columns)
 
 
 def quantize(data: SplitData, params: BoosterParams, threads: int) -> tuple[xgb.QuantileDMatrix, xgb.QuantileDMatrix]:
     """The train and validation matrices binned once (validation on the train bins), string features categorical."""
-    kinds = {
-        "feature_types": data.layout.feature_types,
-        "enable_categorical": True,
-        "max_bin": params.max_bin,
-        "nthread": threads,
-    }
+    kinds = quantile_options(data.layout, params, threads)
     train = xgb.QuantileDMatrix(data.matrices["train"], **kinds)
     return train, xgb.QuantileDMatrix(data.matrices["validation"], ref=train, **kinds)
-
-
-def skip_reason(labels: dict[str, np.ndarray], min_positives: int) -> str | None:
-    """Why a category cannot be trained and judged on these split labels, or None."""
-    short = [f"{int(y.sum())} in {name}" for name, y in labels.items() if y.sum() < min_positives]
-    if short:
-        return f"too few positives ({', '.join(short)}; need {min_positives})"
-    if labels["test"].sum() == len(labels["test"]):
-        return "no negatives in test"
-    return None
-
-
-def fit_category(
-    train: xgb.DMatrix, validation: xgb.DMatrix, labels: dict[str, np.ndarray], params: BoosterParams, threads: int
-) -> tuple[xgb.Booster, float]:
-    """Fit one category on the shared quantized matrices (only labels and weights change): the booster and the
-    positive weight its predictions divide out."""
-    weight = positive_weight(labels["train"], params.max_positive_weight)
-    for matrix, name in ((train, "train"), (validation, "validation")):
-        matrix.set_label(labels[name])
-        matrix.set_weight(row_weights(labels[name], weight))
-    return fit(params, train, validation, nthread=threads), weight
 
 
 def _record(

@@ -17,7 +17,7 @@ from propensity.raysession import cluster_summary
 from training.plan import TrainingSetError
 from training.registry import ModelRegistry
 from training.report import write_report
-from training.trainer import TrainConfig, TrainingRun, train_models
+from training.trainer import Strategy, TrainConfig, TrainingRun, train_models
 
 app = typer.Typer(help="The model registry.", no_args_is_help=True)
 
@@ -28,6 +28,9 @@ def train(
     feature_service: Annotated[str, typer.Option(help="Feast feature service to train on.")] = "propensity_v1",
     workers: Annotated[int | None, typer.Option(help="Parallel trainers [default: the cluster's CPUs].")] = None,
     force: Annotated[bool, typer.Option(help="Promote the new models even where they do not win.")] = False,
+    strategy: Annotated[
+        Strategy, typer.Option(help="per-category: a model per worker; data-parallel: Ray Train across workers.")
+    ] = "auto",
     ray_address: RayAddressOption = None,
 ) -> None:
     """Train one XGBoost model per category on the workspace's labels, register them, promote the winners."""
@@ -36,7 +39,9 @@ def train(
         os.environ["RAY_ADDRESS"] = ray_address
     wanted = None if categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
     try:
-        config = TrainConfig(categories=wanted, feature_service=feature_service, workers=workers, force=force)
+        config = TrainConfig(
+            categories=wanted, feature_service=feature_service, workers=workers, force=force, strategy=strategy
+        )
     except ValidationError as error:
         fail(describe_validation_error(error))
     console.print(cluster_summary())
@@ -52,7 +57,7 @@ def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
         fail(str(error))
     report = write_report(run, ws.reports_dir / f"train-{run.run_id}")
     console.print(_summary(run))
-    console.print(f"[bold green]done[/]: run {run.run_id} in {run.seconds:.0f} s; report {report}")
+    console.print(f"[bold green]done[/]: run {run.run_id} ({run.strategy}) in {run.seconds:.0f} s; report {report}")
     return run
 
 

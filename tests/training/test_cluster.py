@@ -54,20 +54,28 @@ def test_training_set_cli_on_a_two_worker_cluster(cluster: Cluster, tmp_path: Pa
 def test_train_on_a_two_worker_cluster_matches_a_local_run(
     cluster: Cluster, model_workspace: Workspace, tmp_path: Path
 ) -> None:
+    """Per category (one actor per node) and data-parallel (Ray Train, one worker per node, XGBoost's collective
+    across them) on the cluster, against a local per-category run."""
     categories = ["greeting_cards", "photo_books"]
-    local, remote = (Workspace.resolve(tmp_path / name) for name in ("local", "remote"))
-    for ws in (local, remote):
+    local, remote, spread = (Workspace.resolve(tmp_path / name) for name in ("local", "remote", "spread"))
+    for ws in (local, remote, spread):
         for part in ("raw", "offline", "feast", "labels"):
             shutil.copytree(model_workspace.root / part, ws.root / part)
     command = [sys.executable, "-m", "propensity", "train", "--categories", ",".join(categories)]
-    runs = {local: {"RAY_ADDRESS": "local"}, remote: {"RAY_ADDRESS": cluster.address}}
-    for ws, env in runs.items():
+    runs = {
+        local: ({"RAY_ADDRESS": "local"}, []),
+        remote: ({"RAY_ADDRESS": cluster.address}, []),
+        spread: ({"RAY_ADDRESS": cluster.address}, ["--strategy", "data-parallel"]),
+    }
+    for ws, (env, options) in runs.items():
         env = {**os.environ, **env, "PROPENSITY_WORKDIR": str(ws.root)}
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        result = subprocess.run([*command, *options], env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
-    assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
+        if ws is not local:
+            assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
+    assert "(data-parallel)" in result.stderr
     for category in categories:
-        here, there = (ModelRegistry(ws.models_dir).load(category).card for ws in (local, remote))
-        assert there.data_fingerprint == here.data_fingerprint
-        assert there.metrics["roc_auc"] > 0.7
+        here, there, across = (ModelRegistry(ws.models_dir).load(category).card for ws in (local, remote, spread))
+        assert there.data_fingerprint == here.data_fingerprint == across.data_fingerprint
+        assert there.metrics["roc_auc"] > 0.7 and across.metrics["roc_auc"] > 0.7
         assert there.metrics["roc_auc"] == pytest.approx(here.metrics["roc_auc"], abs=0.02)
