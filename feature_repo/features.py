@@ -26,5 +26,6 @@ _views = [
 ]  # fmt: skip
 propensity_v1 = _defs.training_service(_views)
 online_profile = _defs.online_service(_views)
+customer_propensity = _defs.scores_view()  # the models' scores, written by `propensity score`
 
 __all__ = ["customer"]

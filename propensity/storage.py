@@ -58,6 +58,11 @@ def replace_directory(source: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def sql_path(path: Path) -> str:
+    """``path`` as the body of a DuckDB string literal (quotes doubled)."""
+    return str(path).replace("'", "''")
+
+
 def write_parquet(table: pa.Table, path: Path, *, row_group_size: int | None = None) -> None:
     """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads).
 

@@ -116,6 +116,10 @@ def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelRepor
     return LabelReport(target, cutoffs, table.num_rows, positives)
 
 
+ACTIVITY = """SELECT customer_id, ordered_at AS at FROM raw_orders
+            UNION ALL SELECT customer_id, started_at FROM raw_sessions"""  # what makes a customer eligible
+
+
 def _is_label(column: str) -> bool:
     return column.startswith(LABEL_PREFIX)
 
@@ -123,6 +127,15 @@ def _is_label(column: str) -> bool:
 def _params(config: LabelConfig, cutoffs: list[date]) -> list[object]:
     stamps = [datetime(c.year, c.month, c.day, tzinfo=UTC) for c in cutoffs]
     return [stamps, config.eligibility_days, config.horizon_days]
+
+
+def eligible_customers_query() -> str:
+    """DuckDB SQL (on ``connect(ws)``) for the customers eligible at one date (``$1``, TIMESTAMPTZ): any order or
+    session in the ``$2`` days before it, as entity rows (``customer_id``, ``event_timestamp`` = ``$1``)."""
+    return f"""
+        SELECT DISTINCT a.customer_id, $1::TIMESTAMPTZ AS event_timestamp FROM ({ACTIVITY}) a
+        WHERE a.at >= $1::TIMESTAMPTZ - to_days($2::INTEGER) AND a.at < $1::TIMESTAMPTZ
+        ORDER BY a.customer_id"""
 
 
 def _label_query(categories: list[str]) -> str:
@@ -133,9 +146,7 @@ def _label_query(categories: list[str]) -> str:
     )
     return f"""
         WITH cutoffs AS (SELECT unnest($1::TIMESTAMPTZ[]) AS cutoff),
-        activity AS (
-            SELECT customer_id, ordered_at AS at FROM raw_orders
-            UNION ALL SELECT customer_id, started_at FROM raw_sessions),
+        activity AS ({ACTIVITY}),
         eligible AS (
             SELECT DISTINCT a.customer_id, c.cutoff FROM cutoffs c JOIN activity a
               ON a.at >= c.cutoff - to_days($2::INTEGER) AND a.at < c.cutoff),

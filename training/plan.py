@@ -66,6 +66,11 @@ class JoinPlan:
     views: tuple[ViewPlan, ...]
 
     @property
+    def outputs(self) -> list[str]:
+        """The feature columns of the result, in order."""
+        return [name for view in self.views for name in view.outputs]
+
+    @property
     def entity_keys(self) -> tuple[str, ...]:
         """The entity columns the views join on, in order of first use."""
         return tuple(dict.fromkeys(key for view in self.views for key in view.join_keys.values()))

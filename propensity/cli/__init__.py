@@ -10,6 +10,7 @@ from propensity.cli.features import app as features_app
 from propensity.cli.models import app as models_app
 from propensity.cli.models import train
 from propensity.cli.run import run
+from propensity.cli.scoring import score
 from propensity.cli.training import labels, training_set
 
 app = typer.Typer(
@@ -26,4 +27,5 @@ app.command()(labels)
 app.command("training-set")(training_set)
 app.command()(train)
 app.add_typer(models_app, name="models")
+app.command()(score)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast)

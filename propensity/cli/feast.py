@@ -11,6 +11,7 @@ import typer
 
 from propensity.cli._common import WorkdirOption, fail, workspace
 from propensity.config import Workspace
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 
 
 def run_feast(ws: Workspace, args: list[str]) -> int:
@@ -21,6 +22,12 @@ def run_feast(ws: Workspace, args: list[str]) -> int:
     ws.feast_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PROPENSITY_WORKDIR": str(ws.root)}
     return subprocess.run([executable, *args], cwd=ws.feature_repo, env=env, check=False).returncode
+
+
+def online_view_options() -> list[str]:
+    """``--views`` options for `feast materialize` naming the online feature views: the scores view
+    (``customer_propensity``) is filled by `propensity score`, and before the first scoring it has no data."""
+    return [option for view in ONLINE_PROFILE_VIEWS for option in ("--views", view)]
 
 
 def feast(ctx: typer.Context, workdir: WorkdirOption = None) -> None:

@@ -10,7 +10,7 @@ from feast import FeatureStore
 from rich.table import Table
 
 from propensity.cli._common import WorkdirOption, console, fail, progress_bar, workspace
-from propensity.cli.feast import run_feast
+from propensity.cli.feast import online_view_options, run_feast
 from propensity.features.governance import check_store
 from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
 
@@ -62,12 +62,14 @@ def materialize(
     workdir: WorkdirOption = None,
     incremental: Annotated[bool, typer.Option(help="Only what is new since the last materialization.")] = False,
 ) -> None:
-    """Load the latest values of the online views into the online store (`feast materialize`)."""
+    """Load the latest values of the online feature views into the online store (`feast materialize`); scores
+    reach it when `propensity score` pushes them."""
     ws = workspace(workdir)
     end = (date.today() + timedelta(days=1)).isoformat() + "T00:00:00"
+    views = online_view_options()
     if incremental:
-        raise typer.Exit(run_feast(ws, ["materialize-incremental", end]))
-    raise typer.Exit(run_feast(ws, ["materialize", "2000-01-01T00:00:00", end]))
+        raise typer.Exit(run_feast(ws, ["materialize-incremental", *views, end]))
+    raise typer.Exit(run_feast(ws, ["materialize", *views, "2000-01-01T00:00:00", end]))
 
 
 @app.command()

@@ -8,7 +8,7 @@ import typer
 
 from propensity.cli._common import WorkdirOption, console, fail, progress_bar, workspace
 from propensity.cli.datagen import write_raw
-from propensity.cli.feast import run_feast
+from propensity.cli.feast import online_view_options, run_feast
 from propensity.cli.models import train_and_report
 from propensity.datagen.output import read_manifest
 from propensity.features.pipeline import build_features
@@ -36,7 +36,8 @@ def run(
         report = build_features(ws, progress=progress)
     if run_feast(ws, ["apply"]) != 0:
         fail("feast apply failed (its output is above)")
-    if run_feast(ws, ["materialize", "2000-01-01T00:00:00", f"{report.dates[-1]}T00:00:01"]) != 0:
+    span = ["2000-01-01T00:00:00", f"{report.dates[-1]}T00:00:01"]
+    if run_feast(ws, ["materialize", *online_view_options(), *span]) != 0:
         fail("feast materialize failed (its output is above)")
     labels = build_labels(ws, LabelConfig())
     console.print(f"labels: {labels.rows:,} rows at {len(labels.cutoffs)} cutoffs")

@@ -1,11 +1,12 @@
 """Feast objects generated from the feature catalog: the customer entity, one FileSource and FeatureView per
-catalog view, and the feature services. ``feature_repo/features.py`` declares them for ``feast apply``."""
+catalog view, the feature services, and the ``customer_propensity`` view of the models' scores.
+``feature_repo/features.py`` declares them for ``feast apply``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.data_format import ParquetFormat
 from feast.types import Array, Float32, Int32, PrimitiveFeastType, String
 
@@ -27,6 +28,11 @@ customer = Entity(
     description="A customer of the retailer, keyed by customer_id from the raw customers table.",
     tags={"owner": OWNER},
 )
+
+
+SCORES_VIEW = "customer_propensity"
+SCORES_PUSH_SOURCE = "customer_propensity_push"
+SCORES_TTL = timedelta(days=30)
 
 
 class Definitions:
@@ -102,5 +108,44 @@ class Definitions:
             features=[v for v in views if v.name in ONLINE_PROFILE_VIEWS],
             description="A compact customer profile served online: profile, RFM and engagement.",
             tags={"owner": OWNER},
+            owner=OWNER,
+        )
+
+    def scores_view(self) -> FeatureView:
+        """``customer_propensity``: each category's production-model score (named after the category), the model
+        versions and the scoring run, per customer and scoring date; Parquet offline, pushed online."""
+        categories = sorted({f.category for view in self.catalog for f in view.features if f.category})
+        scores = [
+            Field(
+                name=category,
+                dtype=Float32,
+                description=f"Probability that the customer buys in {category} within the label horizon, from the "
+                "category's production model (null: no production model).",
+                tags={"family": "propensity", "category": category},
+            )
+            for category in categories
+        ]
+        batch = FileSource(
+            name=f"{SCORES_VIEW}_source",
+            path=str(view_dir(self.ws, SCORES_VIEW)),
+            file_format=ParquetFormat(),
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_at",
+            description="One directory of scores per scoring date, written by `propensity score`.",
+            owner=OWNER,
+        )
+        return FeatureView(
+            name=SCORES_VIEW,
+            entities=[customer],
+            ttl=SCORES_TTL,
+            schema=[
+                *scores,
+                Field(name="model_versions", dtype=String, description="JSON: category -> model version scored."),
+                Field(name="scoring_run", dtype=String, description="The `propensity score` run that wrote the row."),
+            ],
+            source=PushSource(name=SCORES_PUSH_SOURCE, batch_source=batch),
+            online=True,
+            description="Propensity scores of every eligible customer, one row per scoring date.",
+            tags={"family": "propensity", "owner": OWNER},
             owner=OWNER,
         )

@@ -21,7 +21,7 @@ from feast import FeatureStore
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.cli.feast import run_feast
+from propensity.cli.feast import online_view_options, run_feast
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.governance import check_store
@@ -36,7 +36,7 @@ runner = CliRunner()
 def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """400 synthetic customers over nine months, features built, applied and materialized into SQLite."""
     ws = feature_workspace(tmp_path_factory.mktemp("store"), customers=400, end=date(2024, 9, 30), seed=2)
-    assert run_feast(ws, ["materialize", "2000-01-01T00:00:00", "2030-01-01T00:00:00"]) == 0
+    assert run_feast(ws, ["materialize", *online_view_options(), "2000-01-01T00:00:00", "2030-01-01T00:00:00"]) == 0
     return ws
 
 
@@ -129,7 +129,8 @@ def test_redis_online_store(ws: Workspace, redis_server: str, monkeypatch: pytes
     monkeypatch.setenv("PROPENSITY_REDIS", redis_server)
     redis_args = ["-f", "feature_store.redis.yaml"]
     assert run_feast(ws, [*redis_args, "apply"]) == 0
-    assert run_feast(ws, [*redis_args, "materialize", "2000-01-01T00:00:00", "2030-01-01T00:00:00"]) == 0
+    span = ["2000-01-01T00:00:00", "2030-01-01T00:00:00"]
+    assert run_feast(ws, [*redis_args, "materialize", *online_view_options(), *span]) == 0
     store = _store(ws, "feature_store.redis.yaml")
     assert store.config.online_store.type == "redis"
     _assert_online_equals_latest_offline(store, ws)

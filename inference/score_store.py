@@ -1,0 +1,118 @@
+"""Where scores live: one Parquet directory per scoring date under the offline store's ``customer_propensity/``
+(what the Feast view reads), and the latest date's rows in the online store.
+
+A date is published in three steps under a workspace-wide file lock, so two runs never interleave: the scores
+are written to a staging directory outside the view's directory (invisible to Feast); pushed online through
+Feast's push source when the date is the latest scored; then renamed into place, replacing any earlier scores
+of that date whole. If the online push fails part-way, the customers it reached get their previous scores back
+(or nulls, when they had none) and the staging directory is dropped: neither store shows the failed run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow.dataset as pads
+from feast import FeatureStore
+from feast.data_source import PushMode
+from filelock import FileLock, Timeout
+
+from propensity.config import Workspace
+from propensity.features.definitions import SCORES_PUSH_SOURCE, SCORES_VIEW
+from propensity.features.pipeline import view_dir
+from propensity.storage import sql_path, staged_directory
+
+PUSH_ROWS = 10_000  # rows per Feast push call
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ScoresLockedError(RuntimeError):
+    """Another scoring run holds the workspace's scores lock."""
+
+
+class ScoreStore:
+    """The scores of one workspace, offline and online."""
+
+    def __init__(self, ws: Workspace, store: FeatureStore):
+        self.root = view_dir(ws, SCORES_VIEW)
+        self.scratch = ws.offline_dir / ".staging"
+        self.lock_path = ws.offline_dir / f".{SCORES_VIEW}.lock"
+        self.store = store
+
+    def dates(self) -> list[date]:
+        """The scoring dates published offline, in order."""
+        if not self.root.is_dir():
+            return []
+        return sorted(date.fromisoformat(p.name) for p in self.root.iterdir() if _DATE.match(p.name))
+
+    def path(self, day: date) -> Path:
+        """The directory of ``day``'s scores."""
+        return self.root / day.isoformat()
+
+    def lock(self, timeout: float) -> FileLock:
+        """The lock every publication holds; waiting longer than ``timeout`` seconds is an error."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.lock_path), timeout=timeout)
+
+    def publish(self, day: date, write: Callable[[Path], int], *, timeout: float = 600) -> tuple[int, bool]:
+        """Publish ``day``'s scores, which ``write(directory)`` writes as Parquet (returning their rows); returns
+        the rows and whether they went online (only the latest date does)."""
+        try:
+            with self.lock(timeout):
+                with staged_directory(self.path(day), overwrite=True, scratch=self.scratch) as staging:
+                    rows = write(staging)
+                    latest = max(self.dates(), default=day)
+                    online = day >= latest
+                    if online:
+                        self._push_or_restore(staging, latest if latest != day else None)
+                return rows, online
+        except Timeout:
+            raise ScoresLockedError(
+                f"another scoring run has held {self.lock_path} for over {timeout:.0f} s; wait for it to finish "
+                "(or remove the file if no run is alive)"
+            ) from None
+
+    def push_online(self, directory: Path) -> int:
+        """Push the scores in ``directory`` to the online store through Feast's push source; returns the rows."""
+        rows = 0
+        for batch in pads.dataset(directory, format="parquet").to_batches(batch_size=PUSH_ROWS):
+            if batch.num_rows:
+                self.store.push(SCORES_PUSH_SOURCE, batch.to_pandas(), to=PushMode.ONLINE)
+                rows += batch.num_rows
+        return rows
+
+    def _push_or_restore(self, staging: Path, previous: date | None) -> None:
+        """Push ``staging`` online; if that fails, give the customers in it their ``previous`` scores back."""
+        try:
+            self.push_online(staging)
+        except BaseException:
+            self._restore(staging, previous)
+            raise
+
+    def _restore(self, staging: Path, previous: date | None) -> None:
+        """The online rows of the customers in ``staging`` as they were before: their scores of ``previous``, or
+        nulls at ``staging``'s date when they had none."""
+        restored = self.scratch / f"{staging.name}.restore"
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        new = f"read_parquet('{sql_path(staging)}/*.parquet')"
+        old = f"read_parquet('{sql_path(self.path(previous))}/*.parquet')" if previous else f"(FROM {new} LIMIT 0)"
+        restored.mkdir(parents=True, exist_ok=True)
+        try:
+            con.execute(
+                f"""COPY (
+                    SELECT n.customer_id, coalesce(o.event_timestamp, n.event_timestamp) AS event_timestamp,
+                           coalesce(o.created_at, n.created_at) AS created_at,
+                           o.* EXCLUDE (customer_id, event_timestamp, created_at)
+                    FROM (SELECT customer_id, event_timestamp, created_at FROM {new}) n
+                    LEFT JOIN {old} o ON o.customer_id = n.customer_id
+                ) TO '{sql_path(restored)}/part.parquet' (FORMAT parquet)"""
+            )
+            self.push_online(restored)
+        finally:
+            shutil.rmtree(restored, ignore_errors=True)

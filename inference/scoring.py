@@ -1,0 +1,135 @@
+"""``propensity score``: every eligible customer scored by every category's production model, as of one date,
+published as the ``customer_propensity`` feature view (offline, and online for the latest date).
+
+The features come through the same point-in-time join as training (:func:`training.build_training_set`, entity
+rows = the eligible customers at the scoring date), so a score sees exactly what a training row at that date
+would. Ray Data streams the joined blocks through an actor pool that holds the boosters
+(:class:`inference.scorer.ModelScorer`) into Parquet; nothing is collected on the driver. Publication is atomic
+and serialised per workspace (:class:`inference.score_store.ScoreStore`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from feast import FeatureStore
+from feast.errors import FeatureViewNotFoundException
+from pydantic import BaseModel, ConfigDict, Field
+
+from inference.models import ScoringModel, production_models
+from inference.score_store import ScoreStore
+from inference.scorer import ModelScorer
+from propensity.config import Workspace
+from propensity.features.definitions import SCORES_VIEW
+from propensity.features.pipeline import connect, data_range
+from propensity.raysession import cluster_cpus
+from propensity.storage import sql_path
+from training.labels import eligible_customers_query
+from training.registry import ModelRegistry
+from training.training_set import build_training_set
+
+NOT_SCORES = ("model_versions", "scoring_run")
+
+
+class ScoreConfig(BaseModel):
+    """What ``propensity score`` scores, and how."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    as_of: date | None = Field(None, description="scoring date (default: the day after the last event)")
+    categories: list[str] | None = Field(None, description="categories to score (default: every production model)")
+    eligibility_days: int = Field(365, ge=1, description="customers with activity in these days before as_of")
+    workers: int | None = Field(None, ge=1, description="scoring actors at most (default: half the cluster's CPUs)")
+    lock_timeout: float = Field(600, ge=0, description="seconds to wait for another scoring run of the workspace")
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """A published scoring run."""
+
+    run_id: str
+    as_of: date
+    customers: int
+    models: dict[str, int]  # category -> version
+    path: Path
+    online: bool
+    seconds: float
+
+
+def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
+    """Score every eligible customer as of ``config.as_of`` and publish the scores (see module docs)."""
+    started = datetime.now(UTC)
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    store = FeatureStore(repo_path=str(ws.feature_repo))
+    columns = _score_columns(store)
+    models = production_models(ModelRegistry(ws.models_dir), store, config.categories)
+    service = _one_service(models)
+    con = connect(ws)
+    as_of = _as_of(config.as_of, *data_range(con))
+    stamp = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
+    scores = ScoreStore(ws, store)
+    scores.scratch.mkdir(parents=True, exist_ok=True)
+    entities = scores.scratch / f"entities-{run_id}.parquet"
+    try:
+        con.execute(
+            f"COPY ({eligible_customers_query()}) TO '{sql_path(entities)}' (FORMAT parquet)",
+            [stamp, config.eligibility_days],
+        )
+        customers = pq.read_metadata(entities).num_rows
+        if customers == 0:
+            raise ValueError(f"no customer was active in the {config.eligibility_days} days before {as_of}")
+
+        def write(directory: Path) -> int:
+            joined = build_training_set(ws.feature_repo, entities, service, presorted=True)
+            scored = joined.map_batches(
+                ModelScorer,
+                fn_constructor_args=(models, columns, stamp, run_id, started),
+                batch_size=None,
+                batch_format="pyarrow",
+                concurrency=(1, config.workers or max(1, cluster_cpus() // 2)),  # the rest join features
+            )
+            scored.write_parquet(str(directory))
+            rows = sum(pq.read_metadata(part).num_rows for part in directory.glob("*.parquet"))
+            if rows != customers:
+                raise RuntimeError(f"scored {rows} rows for {customers} customers; nothing was published")
+            return rows
+
+        rows, online = scores.publish(as_of, write, timeout=config.lock_timeout)
+    finally:
+        entities.unlink(missing_ok=True)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    versions = {m.category: m.version for m in models}
+    return ScoringRun(run_id, as_of, rows, versions, scores.path(as_of), online, seconds)
+
+
+def _score_columns(store: FeatureStore) -> list[str]:
+    """The score columns of the registered ``customer_propensity`` view (one per category)."""
+    try:
+        view = store.get_feature_view(SCORES_VIEW)
+    except FeatureViewNotFoundException:
+        raise ValueError(f"the Feast registry has no {SCORES_VIEW!r} view: run `propensity features apply`") from None
+    return [field.name for field in view.features if field.name not in NOT_SCORES]
+
+
+def _one_service(models: list[ScoringModel]) -> str:
+    """The feature service every model reads (one run joins one service)."""
+    services = sorted({m.feature_service for m in models})
+    if len(services) > 1:
+        raise ValueError(
+            f"the production models read different feature services ({', '.join(services)}); score them in "
+            "separate runs with --categories"
+        )
+    return services[0]
+
+
+def _as_of(wanted: date | None, first: date, last: date) -> date:
+    """The scoring date: ``wanted``, or the day after the last event; refused outside the data."""
+    end = last + timedelta(days=1)
+    day = wanted or end
+    if not first < day <= end:
+        raise ValueError(f"--as-of {day} is outside the data: pick a date after {first} and up to {end}")
+    return day

@@ -1,0 +1,60 @@
+"""``propensity score``: every eligible customer scored by the production models, published to Feast."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from inference.score_store import ScoresLockedError
+from inference.scorer import ScoreError
+from inference.scoring import ScoreConfig, ScoringRun, score_customers
+from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, workspace
+from propensity.cli.training import RayAddressOption
+from propensity.config import Workspace
+from propensity.raysession import cluster_summary
+from training.plan import TrainingSetError
+
+
+def score(
+    workdir: WorkdirOption = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Scoring date, YYYY-MM-DD [default: the day after the last event].")
+    ] = None,
+    categories: Annotated[str, typer.Option(help="`all` or comma-separated categories with a model.")] = "all",
+    workers: Annotated[int | None, typer.Option(help="Scoring actors at most [default: half the cluster's CPUs].")] = None,
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Score every eligible customer with each category's production model and publish the scores as the
+    `customer_propensity` Feast view (offline; online too when the date is the latest scored)."""
+    ws = workspace(workdir)
+    if ray_address:
+        os.environ["RAY_ADDRESS"] = ray_address
+    wanted = None if categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
+    try:
+        config = ScoreConfig(as_of=day, categories=wanted, workers=workers)
+    except ValidationError as error:
+        fail(describe_validation_error(error))
+    console.print(cluster_summary())
+    score_and_report(ws, config)
+
+
+def score_and_report(ws: Workspace, config: ScoreConfig) -> ScoringRun:
+    """Score and publish, then print what was written (one-line error on bad input)."""
+    try:
+        run = score_customers(ws, config)
+    except (ScoreError, ScoresLockedError, TrainingSetError, ValueError) as error:
+        fail(str(error))
+    where = "offline and online" if run.online else "offline only (a later date is online)"
+    console.print(
+        f"[bold green]done[/]: {run.customers:,} customers x {len(run.models)} models scored as of {run.as_of}, "
+        f"published {where} in {run.seconds:.0f} s: {run.path}"
+    )
+    return run
