@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
@@ -13,10 +12,6 @@ from inference.models import ScoringModel
 from training.booster import predict_proba
 
 KEY = "customer_id"
-
-
-class ScoreError(ValueError):
-    """A model produced a score that is not a probability; nothing of the run is published."""
 
 
 class ModelScorer:
@@ -43,7 +38,7 @@ class ModelScorer:
         for layout, models in self.groups.items():
             matrix = layout.matrix(batch)
             for category, booster, weight in models:
-                scores[category] = pa.array(_checked(predict_proba(booster, matrix, weight), category), pa.float32())
+                scores[category] = pa.array(predict_proba(booster, matrix, weight), pa.float32())
         constants = {name: pa.repeat(value, rows) for name, value in self.constants.items()}
         return pa.table(
             {
@@ -55,14 +50,3 @@ class ModelScorer:
                 "scoring_run": constants["scoring_run"],
             }
         )
-
-
-def _checked(scores: np.ndarray, category: str) -> np.ndarray:
-    """``scores``, refused unless every one is a finite probability."""
-    bad = ~(np.isfinite(scores) & (scores >= 0) & (scores <= 1))
-    if bad.any():
-        raise ScoreError(
-            f"the {category} model gave {int(bad.sum())} score(s) outside [0, 1] or not finite "
-            f"(e.g. {scores[bad][0]!r}); nothing was published"
-        )
-    return scores.astype(np.float32)

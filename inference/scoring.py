@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 from feast import FeatureStore
 from feast.errors import FeatureViewNotFoundException
@@ -33,6 +34,10 @@ from training.registry import ModelRegistry
 from training.training_set import build_training_set
 
 NOT_SCORES = ("model_versions", "scoring_run")
+
+
+class ScoreError(ValueError):
+    """A model produced scores that are not probabilities; nothing of the run is published."""
 
 
 class ScoreConfig(BaseModel):
@@ -96,6 +101,7 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
             rows = sum(pq.read_metadata(part).num_rows for part in directory.glob("*.parquet"))
             if rows != customers:
                 raise RuntimeError(f"scored {rows} rows for {customers} customers; nothing was published")
+            check_scores(directory, [m.category for m in models])
             return rows
 
         rows, online = scores.publish(as_of, write, timeout=config.lock_timeout)
@@ -104,6 +110,17 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
     seconds = (datetime.now(UTC) - started).total_seconds()
     versions = {m.category: m.version for m in models}
     return ScoringRun(run_id, as_of, rows, versions, scores.path(as_of), online, seconds)
+
+
+def check_scores(directory: Path, categories: list[str]) -> None:
+    """Refuse the scores in ``directory`` unless every score of ``categories`` is a finite probability (one
+    DuckDB pass over the staged files)."""
+    bad = ", ".join(f'count(*) FILTER (NOT (isfinite("{c}") AND "{c}" BETWEEN 0 AND 1))' for c in categories)
+    counts = duckdb.sql(f"SELECT {bad} FROM read_parquet('{sql_path(directory)}/*.parquet')").fetchall()[0]
+    wrong = {c: n for c, n in zip(categories, counts, strict=True) if n}
+    if wrong:
+        detail = ", ".join(f"{c}: {n}" for c, n in wrong.items())
+        raise ScoreError(f"scores outside [0, 1] or not finite ({detail}); nothing was published")
 
 
 def _score_columns(store: FeatureStore) -> list[str]:

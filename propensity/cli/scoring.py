@@ -10,8 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from inference.score_store import ScoresLockedError
-from inference.scorer import ScoreError
-from inference.scoring import ScoreConfig, ScoringRun, score_customers
+from inference.scoring import ScoreConfig, ScoreError, ScoringRun, score_customers
 from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, workspace
 from propensity.cli.training import RayAddressOption
 from propensity.config import Workspace
@@ -25,7 +24,7 @@ def score(
         str | None, typer.Option(help="Scoring date, YYYY-MM-DD [default: the day after the last event].")
     ] = None,
     categories: Annotated[str, typer.Option(help="`all` or comma-separated categories with a model.")] = "all",
-    workers: Annotated[int | None, typer.Option(help="Scoring actors at most [default: half the cluster's CPUs].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Most scoring actors [default: half the CPUs].")] = None,
     ray_address: RayAddressOption = None,
 ) -> None:
     """Score every eligible customer with each category's production model and publish the scores as the

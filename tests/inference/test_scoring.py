@@ -1,0 +1,186 @@
+"""``propensity score``: scores equal the boosters' own predictions, reach Feast offline and online, re-runs
+replace, failures publish nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import ray
+from feast import FeatureStore
+from typer.testing import CliRunner
+
+from inference.score_store import ScoresLockedError, ScoreStore
+from inference.scoring import ScoreConfig, ScoreError, score_customers
+from propensity.cli import app
+from propensity.cli.feast import run_feast
+from propensity.config import Workspace
+from propensity.features.pipeline import connect, data_range
+from training.registry import ModelRegistry
+from training.trainer import TrainConfig, train_models
+from training.training_set import build_training_set
+
+runner = CliRunner()
+CATEGORIES = ["greeting_cards", "photo_books", "mugs", "wall_calendars"]  # mugs, wall_calendars: too few positives
+
+
+@pytest.fixture(scope="module")
+def scored(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A copy of the model workspace with production models for some of CATEGORIES, scored as of the day after
+    the data."""
+    ws = Workspace.resolve(tmp_path_factory.mktemp("scoring"))
+    for part in ("raw", "offline", "feast", "labels"):
+        shutil.copytree(model_workspace.root / part, ws.root / part)
+    assert run_feast(ws, ["apply"]) == 0  # the copied registry's sources point into the original workspace
+    run = train_models(ws.activate(), TrainConfig(categories=CATEGORIES))
+    assert 2 <= sum(o.card is not None for o in run.outcomes) < len(CATEGORIES)
+    result = runner.invoke(app, ["score", "--workdir", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def _modelled(ws: Workspace) -> list[str]:
+    registry = ModelRegistry(ws.models_dir)
+    return [c for c in registry.categories() if registry.production(c) is not None]
+
+
+def _last_day(ws: Workspace) -> date:
+    return data_range(connect(ws))[1] + timedelta(days=1)
+
+
+def _scores(ws: Workspace, day: date) -> pd.DataFrame:
+    return pq.read_table(ScoreStore(ws, None).path(day)).to_pandas().sort_values("customer_id", ignore_index=True)
+
+
+def _eligible(ws: Workspace, day: date) -> set[int]:
+    """Customers with an order or session in the 365 days before ``day``, from the raw tables with pandas."""
+    start = pd.Timestamp(day, tz="UTC") - pd.Timedelta(days=365)
+    end = pd.Timestamp(day, tz="UTC")
+    ids = set()
+    for table, column in (("orders", "ordered_at"), ("sessions", "started_at")):
+        frame = pq.read_table(ws.raw_dir / table, columns=["customer_id", column]).to_pandas()
+        ids |= set(frame.customer_id[(frame[column] >= start) & (frame[column] < end)])
+    return ids
+
+
+def test_every_eligible_customer_gets_the_boosters_own_scores(scored: Workspace) -> None:
+    scored.activate()
+    day = _last_day(scored)
+    scores = _scores(scored, day)
+    assert set(scores.customer_id) == _eligible(scored, day) and scores.customer_id.is_unique
+    registry = ModelRegistry(scored.models_dir)
+    modelled = _modelled(scored)
+    assert json.loads(scores.model_versions.iloc[0]) == {c: registry.production(c).version for c in modelled}
+    assert scores.scoring_run.nunique() == 1
+    assert (scores.event_timestamp == pd.Timestamp(day, tz="UTC")).all()
+    # The same customers joined point-in-time by the training path and scored by each model directly.
+    stamp = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    entities = pd.DataFrame({"customer_id": scores.customer_id, "event_timestamp": stamp})
+    refs = build_training_set(scored.feature_repo, entities, "propensity_v1").to_arrow_refs()
+    arrow = pa.concat_tables(ray.get(refs)).sort_by("customer_id")
+    for category in modelled:
+        model = registry.load(category)
+        expected = model.predict_proba(model.card.layout.matrix(arrow)).astype(np.float32)
+        np.testing.assert_array_equal(scores[category].to_numpy(), expected)
+    others = [c for c in scores.columns if c not in {*modelled, "customer_id", "event_timestamp", "created_at",
+                                                      "model_versions", "scoring_run"}]  # fmt: skip
+    assert len(others) > 10 and scores[others].isna().all().all()  # categories without a model: null
+
+
+def test_online_equals_offline_for_the_latest_date(scored: Workspace) -> None:
+    scores = _scores(scored, _last_day(scored))
+    store = FeatureStore(repo_path=str(scored.activate().feature_repo))
+    modelled = _modelled(scored)
+    unmodelled = next(c for c in CATEGORIES if c not in modelled)
+    refs = [f"customer_propensity:{c}" for c in [*modelled, unmodelled, "scoring_run"]]
+    online = store.get_online_features(refs, [{"customer_id": int(i)} for i in scores.customer_id]).to_df()
+    merged = online.merge(scores, on="customer_id", suffixes=("_online", ""))
+    assert len(merged) == len(scores)
+    for category in modelled:
+        np.testing.assert_allclose(merged[f"{category}_online"], merged[category], rtol=0, atol=0)
+    assert merged[f"{unmodelled}_online"].isna().all()
+    assert (merged.scoring_run_online == merged.scoring_run).all()
+
+
+def test_rescoring_a_date_replaces_it_and_an_earlier_date_stays_offline(scored: Workspace) -> None:
+    ws = scored.activate()
+    day = _last_day(ws)
+    before = _scores(ws, day)
+    again = score_customers(ws, ScoreConfig())
+    after = _scores(ws, day)
+    assert again.as_of == day and again.online
+    assert len(after) == len(before) and after.scoring_run.unique().tolist() == [again.run_id]
+    modelled = _modelled(ws)
+    np.testing.assert_array_equal(after[modelled].to_numpy(), before[modelled].to_numpy())
+    earlier = score_customers(ws, ScoreConfig(as_of=day - timedelta(days=14)))
+    assert not earlier.online
+    assert ScoreStore(ws, None).dates() == [earlier.as_of, day]
+    store = FeatureStore(repo_path=str(ws.feature_repo))
+    online = store.get_online_features(["customer_propensity:scoring_run"], [{"customer_id": 1}]).to_df()
+    assert online.scoring_run.iloc[0] in (again.run_id, None)  # the latest date's run, not the earlier one
+    # Feast joins past scores into later rows: each entity row sees the latest scoring date at or before it.
+    ids = after.customer_id.head(20).tolist()
+    stamps = {day - timedelta(days=1): earlier.run_id, day: again.run_id}
+    entities = pd.DataFrame(
+        [{"customer_id": i, "event_timestamp": pd.Timestamp(d, tz="UTC")} for i in ids for d in stamps]
+    )
+    joined = store.get_historical_features(entities, ["customer_propensity:scoring_run"]).to_df()
+    assert len(joined) == len(entities)
+    for stamp, run_id in stamps.items():
+        rows = joined[joined.event_timestamp == pd.Timestamp(stamp, tz="UTC")]
+        assert set(rows.scoring_run.dropna()) == {run_id}
+
+
+def test_a_model_giving_non_probabilities_publishes_nothing(scored: Workspace, tmp_path) -> None:
+    ws = Workspace.resolve(tmp_path / "broken")
+    shutil.copytree(scored.root, ws.root)
+    ws.activate()
+    day = _last_day(ws)
+    before = _scores(ws, day)
+    registry = ModelRegistry(ws.models_dir)
+    category = _modelled(ws)[0]
+    card_file = ws.models_dir / category / f"v{registry.production(category).version:04d}" / "card.json"
+    card = json.loads(card_file.read_text())
+    card["positive_weight"] = float("nan")  # a corrupt card: every score of this model becomes NaN
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(ScoreError, match=rf"scores outside \[0, 1\] or not finite \({category}: \d+\)"):
+        score_customers(ws, ScoreConfig())
+    pd.testing.assert_frame_equal(_scores(ws, day), before)
+    assert not list((ws.offline_dir / ".staging").iterdir())
+
+
+def test_a_second_run_waits_for_the_lock_and_says_so(scored: Workspace) -> None:
+    ws = scored.activate()
+    day = _last_day(ws)
+    before = _scores(ws, day)
+    with ScoreStore(ws, None).lock(timeout=0), pytest.raises(ScoresLockedError, match="another scoring run has held"):
+        score_customers(ws, ScoreConfig(lock_timeout=0.5))
+    pd.testing.assert_frame_equal(_scores(ws, day), before)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-of", "2031-01-01"], "is outside the data"),
+        (["--as-of", "yesterday"], "is not a date; use YYYY-MM-DD"),
+        (["--categories", "unicorns"], "no production model for unicorns"),
+        (["--workers", "0"], "workers: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_input_is_a_clear_error(scored: Workspace, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["score", "--workdir", str(scored.root), *args])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_scoring_without_models_says_to_train(model_workspace: Workspace, tmp_path) -> None:
+    ws = Workspace.resolve(tmp_path / "untrained")
+    for part in ("raw", "offline", "feast"):
+        shutil.copytree(model_workspace.root / part, ws.root / part)
+    result = runner.invoke(app, ["score", "--workdir", str(ws.root)])
+    assert result.exit_code == 2 and "run `propensity train` first" in result.output, result.output
