@@ -75,10 +75,12 @@ def _assert_online_equals_latest_offline(store: FeatureStore, ws: Workspace) -> 
 
 def test_feast_lists_every_view_and_both_services(ws: Workspace) -> None:
     store = _store(ws)
-    assert len(store.list_feature_views()) == 13
+    views = {v.name for v in store.list_feature_views()}
+    assert len(views) == 14 and "customer_propensity" in views  # 13 feature views and the models' scores
     assert sum(len(v.features) for v in store.list_feature_views()) >= 2000
     services = {s.name: s for s in store.list_feature_services()}
     assert {"propensity_v1", "online_profile"} <= set(services)
+    assert len(services["propensity_v1"].feature_view_projections) == 13  # scores are not trained on by default
     orders = store.get_feature_view("category_orders")
     assert orders.ttl.days == 400 and orders.tags["family"] == "purchases" and not orders.online
     assert orders.features[0].description
