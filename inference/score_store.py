@@ -66,10 +66,10 @@ class ScoreStore:
             with self.lock(timeout):
                 with staged_directory(self.path(day), overwrite=True, scratch=self.scratch) as staging:
                     rows = write(staging)
-                    latest = max(self.dates(), default=day)
-                    online = day >= latest
+                    latest = max(self.dates(), default=None)  # still the committed scores, even of ``day``
+                    online = latest is None or day >= latest
                     if online:
-                        self._push_or_restore(staging, latest if latest != day else None)
+                        self._push_or_restore(staging, latest)
                 return rows, online
         except Timeout:
             raise ScoresLockedError(
@@ -91,12 +91,12 @@ class ScoreStore:
         try:
             self.push_online(staging)
         except BaseException:
-            self._restore(staging, previous)
+            self.restore_online(staging, previous)
             raise
 
-    def _restore(self, staging: Path, previous: date | None) -> None:
-        """The online rows of the customers in ``staging`` as they were before: their scores of ``previous``, or
-        nulls at ``staging``'s date when they had none."""
+    def restore_online(self, staging: Path, previous: date | None) -> None:
+        """Put the online rows of the customers in ``staging`` back as they were: their committed scores of
+        ``previous`` (the latest published date), or nulls at ``staging``'s date when they had none."""
         restored = self.scratch / f"{staging.name}.restore"
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")

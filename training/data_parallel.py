@@ -35,7 +35,7 @@ from propensity.raysession import cluster_cpus, worker_threads
 from training.booster import BoosterParams, positive_weight, predict_proba
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
 from training.labels import LABEL_PREFIX
-from training.matrix import Fingerprint, MatrixLayout, is_array
+from training.matrix import Fingerprint, MatrixLayout, is_array, is_string
 from training.plan import ENTITY_TIMESTAMP
 from training.splits import TimeSplit, cutoff_stamps, split_filter
 
@@ -110,7 +110,7 @@ def _layout(source: pads.Dataset, features: list[str], where: pads.Expression) -
     """The layout of ``features``: array widths from the first block where every array feature has a value,
     vocabularies from all the rows ``where`` selects (their string columns only)."""
     arrays = [name for name in features if is_array(source.schema.field(name).type)]
-    strings = [name for name in features if pa.types.is_string(source.schema.field(name).type)]
+    strings = [name for name in features if is_string(source.schema.field(name).type)]
     for batch in source.to_batches(columns=features, filter=where):
         if batch.num_rows and all(batch.column(name).null_count < batch.num_rows for name in arrays):
             sample = MatrixLayout.of(pa.Table.from_batches([batch]), features)

@@ -99,6 +99,11 @@ class Fingerprint:
         return whole.hexdigest()
 
 
+def is_string(type_: pa.DataType) -> bool:
+    """Whether a column of this type is a string feature (a categorical matrix column over its vocabulary)."""
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
 def is_array(type_: pa.DataType) -> bool:
     """Whether a column of this type is an array feature (expanded to one matrix column per element)."""
     return pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_)
@@ -117,7 +122,7 @@ def _width(column: pa.ChunkedArray, name: str) -> int:
 
 
 def _vocabulary(column: pa.ChunkedArray) -> tuple[str, ...]:
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not is_string(column.type):
         return ()
     return tuple(sorted(v for v in pc.unique(column).to_pylist() if v is not None)) or ("",)
 

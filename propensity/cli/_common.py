@@ -1,7 +1,8 @@
-"""What every command shares: the workspace option, one-line errors and a progress bar."""
+"""What every command shares: the workspace and Ray options, one-line errors and a progress bar."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from propensity.config import WORKDIR_ENV, Workspace
 from propensity.datagen.output import ProgressCallback
+from propensity.raysession import cluster_summary
 
 console = Console(stderr=True)
 
@@ -26,6 +28,30 @@ WorkdirOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="Ray cluster to run on [env: RAY_ADDRESS; default: a local Ray instance].",
+        show_default=False,
+    ),
+]
+
+
+def use_ray(address: str | None) -> None:
+    """Run this process's Ray work on the cluster at ``address`` (default: ``RAY_ADDRESS``, else a local
+    instance) and say which cluster that is."""
+    if address:
+        os.environ["RAY_ADDRESS"] = address
+    console.print(cluster_summary())
+
+
+def name_list(value: str) -> list[str] | None:
+    """A comma-separated option's names; None for ``all``."""
+    return None if value.strip() == "all" else [name.strip() for name in value.split(",") if name.strip()]
 
 
 def workspace(workdir: Path | None) -> Workspace:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, progress_bar, workspace
-from propensity.cli.training import RayAddressOption
+from propensity.cli._common import (
+    RayAddressOption,
+    WorkdirOption,
+    console,
+    describe_validation_error,
+    fail,
+    name_list,
+    progress_bar,
+    use_ray,
+    workspace,
+)
 from propensity.config import Workspace
-from propensity.raysession import cluster_summary
 from training.plan import TrainingSetError
 from training.registry import ModelRegistry
 from training.report import write_report
@@ -35,16 +42,14 @@ def train(
 ) -> None:
     """Train one XGBoost model per category on the workspace's labels, register them, promote the winners."""
     ws = workspace(workdir)
-    if ray_address:
-        os.environ["RAY_ADDRESS"] = ray_address
-    wanted = None if categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
+    wanted = name_list(categories)
     try:
         config = TrainConfig(
             categories=wanted, feature_service=feature_service, workers=workers, force=force, strategy=strategy
         )
     except ValidationError as error:
         fail(describe_validation_error(error))
-    console.print(cluster_summary())
+    use_ray(ray_address)
     train_and_report(ws, config)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import Annotated
 
@@ -11,10 +10,17 @@ from pydantic import ValidationError
 
 from inference.score_store import ScoresLockedError
 from inference.scoring import ScoreConfig, ScoreError, ScoringRun, score_customers
-from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, workspace
-from propensity.cli.training import RayAddressOption
+from propensity.cli._common import (
+    RayAddressOption,
+    WorkdirOption,
+    console,
+    describe_validation_error,
+    fail,
+    name_list,
+    use_ray,
+    workspace,
+)
 from propensity.config import Workspace
-from propensity.raysession import cluster_summary
 from training.plan import TrainingSetError
 
 
@@ -30,9 +36,7 @@ def score(
     """Score every eligible customer with each category's production model and publish the scores as the
     `customer_propensity` Feast view (offline; online too when the date is the latest scored)."""
     ws = workspace(workdir)
-    if ray_address:
-        os.environ["RAY_ADDRESS"] = ray_address
-    wanted = None if categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
+    wanted = name_list(categories)
     try:
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError:
@@ -41,7 +45,7 @@ def score(
         config = ScoreConfig(as_of=day, categories=wanted, workers=workers)
     except ValidationError as error:
         fail(describe_validation_error(error))
-    console.print(cluster_summary())
+    use_ray(ray_address)
     score_and_report(ws, config)
 
 

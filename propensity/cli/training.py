@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -11,22 +10,19 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from propensity.cli._common import WorkdirOption, console, describe_validation_error, fail, workspace
-from propensity.raysession import cluster_summary
+from propensity.cli._common import (
+    RayAddressOption,
+    WorkdirOption,
+    console,
+    describe_validation_error,
+    fail,
+    use_ray,
+    workspace,
+)
 from propensity.storage import OutputExistsError, parquet_shape
 from training.labels import LabelConfig, build_labels
 from training.plan import TrainingSetError
 from training.training_set import build_training_set, write_training_set
-
-RayAddressOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ray-address",
-        envvar="RAY_ADDRESS",
-        help="Ray cluster to run on [env: RAY_ADDRESS; default: a local Ray instance].",
-        show_default=False,
-    ),
-]
 
 
 def labels(
@@ -79,14 +75,12 @@ def training_set(
 ) -> None:
     """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
     ws = workspace(workdir)
-    if ray_address:
-        os.environ["RAY_ADDRESS"] = ray_address
     wanted: list[str] | str = [f.strip() for f in features.split(",") if f.strip()] if features else feature_service
     target = out or ws.training_sets_dir / (feature_service if features is None else "custom")
     entities = labels_path or ws.labels_dir
     if not entities.exists():
         fail(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
-    console.print(cluster_summary())
+    use_ray(ray_address)
     try:
         dataset = build_training_set(
             repo or ws.feature_repo,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,12 @@ def scored(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory)
     result = runner.invoke(app, ["score", "--workdir", str(ws.root)])
     assert result.exit_code == 0, result.output
     return ws
+
+
+def _copy(ws: Workspace, root: Path) -> Workspace:
+    """A copy of the scored workspace, active, for a test that changes it."""
+    shutil.copytree(ws.root, root)
+    return Workspace.resolve(root).activate()
 
 
 def _modelled(ws: Workspace) -> list[str]:
@@ -122,8 +129,9 @@ def test_rescoring_a_date_replaces_it_and_an_earlier_date_stays_offline(scored: 
     assert not earlier.online
     assert ScoreStore(ws, None).dates() == [earlier.as_of, day]
     store = FeatureStore(repo_path=str(ws.feature_repo))
-    online = store.get_online_features(["customer_propensity:scoring_run"], [{"customer_id": 1}]).to_df()
-    assert online.scoring_run.iloc[0] in (again.run_id, None)  # the latest date's run, not the earlier one
+    customers = [{"customer_id": int(i)} for i in after.customer_id.head(50)]
+    online = store.get_online_features(["customer_propensity:scoring_run"], customers).to_df()
+    assert set(online.scoring_run) == {again.run_id}  # the latest date's run, not the earlier one
     # Feast joins past scores into later rows: each entity row sees the latest scoring date at or before it.
     ids = after.customer_id.head(20).tolist()
     stamps = {day - timedelta(days=1): earlier.run_id, day: again.run_id}
@@ -137,10 +145,43 @@ def test_rescoring_a_date_replaces_it_and_an_earlier_date_stays_offline(scored: 
         assert set(rows.scoring_run.dropna()) == {run_id}
 
 
+def test_a_failed_online_push_gives_customers_their_published_scores_back(scored: Workspace, tmp_path) -> None:
+    ws = _copy(scored, tmp_path / "restore")
+    day = _last_day(ws)
+    published = _scores(ws, day)
+    scores = ScoreStore(ws, FeatureStore(repo_path=str(ws.feature_repo)))
+    schema = pq.read_schema(next(scores.path(day).glob("*.parquet")))
+    modelled = _modelled(ws)
+    # A re-run of the published date whose push fails part-way: its first file (other scores, and a customer
+    # never scored before) reaches the online store, its second cannot be read as the view's types.
+    first = published.head(40).copy()
+    first[modelled] = 0.5
+    first.loc[first.index[-1], "customer_id"] = newcomer = int(published.customer_id.max()) + 1
+    first.scoring_run = "failed-run"
+    second = published.tail(5).astype({modelled[0]: str}).assign(**{modelled[0]: "not a score"})
+
+    def write(directory: Path) -> int:
+        pq.write_table(pa.Table.from_pandas(first, schema=schema, preserve_index=False), directory / "a.parquet")
+        pq.write_table(pa.Table.from_pandas(second, preserve_index=False), directory / "b.parquet")
+        return len(first) + len(second)
+
+    with pytest.raises(pa.ArrowInvalid):
+        scores.publish(day, write)
+    pd.testing.assert_frame_equal(_scores(ws, day), published)  # offline untouched
+    refs = [f"customer_propensity:{c}" for c in [*modelled, "scoring_run"]]
+    online = scores.store.get_online_features(refs, [{"customer_id": int(i)} for i in first.customer_id]).to_df()
+    merged = online.merge(published, on="customer_id", how="left", suffixes=("_online", ""))
+    known = merged[merged.customer_id != newcomer]
+    for category in modelled:
+        np.testing.assert_array_equal(known[f"{category}_online"], known[category])
+    assert (known.scoring_run_online == known.scoring_run).all()
+    stranger = merged[merged.customer_id == newcomer]
+    assert stranger[[f"{c}_online" for c in modelled]].isna().all().all() and stranger.scoring_run_online.isna().all()
+    assert not list(scores.scratch.iterdir())
+
+
 def test_a_model_giving_non_probabilities_publishes_nothing(scored: Workspace, tmp_path) -> None:
-    ws = Workspace.resolve(tmp_path / "broken")
-    shutil.copytree(scored.root, ws.root)
-    ws.activate()
+    ws = _copy(scored, tmp_path / "broken")
     day = _last_day(ws)
     before = _scores(ws, day)
     registry = ModelRegistry(ws.models_dir)
