@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from feast import FeatureStore
 
+from propensity.drift import DriftProfile
 from training.matrix import MatrixLayout
 from training.plan import resolve_plan
 from training.registry import ModelRegistry
@@ -20,6 +21,8 @@ class ScoringModel(NamedTuple):
     layout: MatrixLayout
     weight: float
     feature_service: str
+    run_id: str  # the training run; its models share one drift profile
+    profile: DriftProfile | None  # None: registered before drift profiles, not drift-checked
 
 
 def production_models(registry: ModelRegistry, store: FeatureStore, categories: list[str] | None) -> list[ScoringModel]:
@@ -47,6 +50,8 @@ def production_models(registry: ModelRegistry, store: FeatureStore, categories: 
                 model.card.layout,
                 model.card.positive_weight,
                 service,
+                model.card.run_id,
+                model.profile,
             )
         )
     return models

@@ -5,7 +5,9 @@ A date is published in three steps under a workspace-wide file lock, so two runs
 are written to a staging directory outside the view's directory (invisible to Feast); pushed online through
 Feast's push source when the date is the latest scored; then renamed into place, replacing any earlier scores
 of that date whole. If the online push fails part-way, the customers it reached get their previous scores back
-(or nulls, when they had none) and the staging directory is dropped: neither store shows the failed run.
+(or nulls, when they had none) and the staging directory is dropped: neither store shows the failed run. A run
+killed between the start of its push and the rename leaves a marker beside its staging directory; the next
+publication of the workspace first puts those customers' committed scores back online (:meth:`ScoreStore.recover`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from propensity.features.pipeline import view_dir
 from propensity.storage import sql_path, staged_directory
 
 PUSH_ROWS = 10_000  # rows per Feast push call
+PUSHING = ".pushing"  # suffix of the marker of a staged date whose online push has begun
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -64,18 +67,35 @@ class ScoreStore:
         the rows and whether they went online (only the latest date does)."""
         try:
             with self.lock(timeout):
+                self.recover()
                 with staged_directory(self.path(day), overwrite=True, scratch=self.scratch) as staging:
                     rows = write(staging)
                     latest = max(self.dates(), default=None)  # still the committed scores, even of ``day``
                     online = latest is None or day >= latest
                     if online:
+                        self._marker(staging).touch()
                         self._push_or_restore(staging, latest)
+                self._marker(staging).unlink(missing_ok=True)
                 return rows, online
         except Timeout:
             raise ScoresLockedError(
                 f"another scoring run has held {self.lock_path} for over {timeout:.0f} s; wait for it to finish "
                 "(or remove the file if no run is alive)"
             ) from None
+
+    def recover(self) -> None:
+        """Undo what a run killed mid-publication left (call under the lock): a staged date whose push had begun
+        gets its customers' committed online scores back; staging directories are dropped."""
+        if not self.scratch.is_dir():
+            return
+        latest = max(self.dates(), default=None)
+        for marker in self.scratch.glob(f"*{PUSHING}"):
+            staging = self.scratch / marker.name.removesuffix(PUSHING)
+            if staging.is_dir():  # the push began and the rename did not happen
+                self.restore_online(staging, latest)
+            marker.unlink()
+        for leftover in self.scratch.glob(".*.staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def push_online(self, directory: Path) -> int:
         """Push the scores in ``directory`` to the online store through Feast's push source; returns the rows."""
@@ -92,7 +112,12 @@ class ScoreStore:
             self.push_online(staging)
         except BaseException:
             self.restore_online(staging, previous)
+            self._marker(staging).unlink()
             raise
+
+    def _marker(self, staging: Path) -> Path:
+        """The file that says ``staging``'s online push has begun (kept until the date is committed)."""
+        return self.scratch / f"{staging.name}{PUSHING}"
 
     def restore_online(self, staging: Path, previous: date | None) -> None:
         """Put the online rows of the customers in ``staging`` back as they were: their committed scores of

@@ -4,12 +4,16 @@ published as the ``customer_propensity`` feature view (offline, and online for t
 The features come through the same point-in-time join as training (:func:`training.build_training_set`, entity
 rows = the eligible customers at the scoring date), so a score sees exactly what a training row at that date
 would. Ray Data streams the joined blocks through an actor pool that holds the boosters
-(:class:`inference.scorer.ModelScorer`) into Parquet; nothing is collected on the driver. Publication is atomic
-and serialised per workspace (:class:`inference.score_store.ScoreStore`).
+(:class:`inference.scorer.ModelScorer`) into Parquet; nothing is collected on the driver. Before anything is
+published the scores must be finite probabilities and no input feature may have drifted past ``max_psi`` from
+its training data (:mod:`inference.drift_check`; the per-feature PSI is kept in
+``reports/score-<run>/drift.parquet``). Publication is atomic and serialised per workspace
+(:class:`inference.score_store.ScoreStore`).
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,23 +21,26 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import ray
 from feast import FeatureStore
 from feast.errors import FeatureViewNotFoundException
 from pydantic import BaseModel, ConfigDict, Field
 
+from inference.drift_check import DriftCounter, check_drift, drift_report
 from inference.models import ScoringModel, production_models
 from inference.score_store import ScoreStore
-from inference.scorer import ModelScorer
+from inference.scorer import score_dataset
 from propensity.config import Workspace
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import connect, data_range
 from propensity.raysession import cluster_cpus
-from propensity.storage import sql_path
+from propensity.storage import sql_path, write_parquet
 from training.labels import eligible_customers_query
 from training.registry import ModelRegistry
 from training.training_set import build_training_set
 
 NOT_SCORES = ("model_versions", "scoring_run")
+MAX_PSI = 3.0  # above seasonal shifts (up to 1.7 measured), below a feature gone empty (13.7 measured)
 
 
 class ScoreError(ValueError):
@@ -50,6 +57,11 @@ class ScoreConfig(BaseModel):
     eligibility_days: int = Field(365, ge=1, description="customers with activity in these days before as_of")
     workers: int | None = Field(None, ge=1, description="scoring actors at most (default: half the cluster's CPUs)")
     lock_timeout: float = Field(600, ge=0, description="seconds to wait for another scoring run of the workspace")
+    max_psi: float = Field(
+        MAX_PSI,
+        gt=0,
+        description="block the run when a feature's PSI vs its training data exceeds this (inf: never)",
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class ScoringRun:
     path: Path
     online: bool
     seconds: float
+    drift: list[tuple[str, float]]  # the most drifted features (PSI), worst first
+    drift_report: Path
 
 
 def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
@@ -70,15 +84,23 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     store = FeatureStore(repo_path=str(ws.feature_repo))
-    columns = _score_columns(store)
+    columns = score_columns(store)
     models = production_models(ModelRegistry(ws.models_dir), store, config.categories)
     service = _one_service(models)
+    unprofiled = [f"{m.category} v{m.version}" for m in models if m.profile is None]
+    if unprofiled and math.isfinite(config.max_psi):
+        raise ValueError(
+            f"{', '.join(unprofiled)} ha{'s' if len(unprofiled) == 1 else 've'} no drift reference (registered "
+            "before drift checks existed): retrain, or score with --max-psi inf to skip the drift check"
+        )
     con = connect(ws)
     as_of = _as_of(config.as_of, *data_range(con))
     stamp = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
     scores = ScoreStore(ws, store)
     scores.scratch.mkdir(parents=True, exist_ok=True)
     entities = scores.scratch / f"entities-{run_id}.parquet"
+    report_path = ws.reports_dir / f"score-{run_id}" / "drift.parquet"
+    counter = DriftCounter.remote()
     try:
         con.execute(
             f"COPY ({eligible_customers_query()}) TO '{sql_path(entities)}' (FORMAT parquet)",
@@ -90,26 +112,28 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
 
         def write(directory: Path) -> int:
             joined = build_training_set(ws.feature_repo, entities, service, presorted=True)
-            scored = joined.map_batches(
-                ModelScorer,
-                fn_constructor_args=(models, columns, stamp, run_id, started),
-                batch_size=None,
-                batch_format="pyarrow",
-                concurrency=(1, config.workers or max(1, cluster_cpus() // 2)),  # the rest join features
+            actors = config.workers or max(1, cluster_cpus() // 2)  # the rest join features
+            scored = score_dataset(
+                joined, models, columns, stamp=stamp, run_id=run_id, created=started, counter=counter, actors=actors
             )
             scored.write_parquet(str(directory))
             rows = sum(pq.read_metadata(part).num_rows for part in directory.glob("*.parquet"))
             if rows != customers:
                 raise RuntimeError(f"scored {rows} rows for {customers} customers; nothing was published")
             check_scores(directory, [m.category for m in models])
+            report = drift_report(models, ray.get(counter.result.remote()))
+            write_parquet(report, report_path)
+            check_drift(report, config.max_psi, report_path)
             return rows
 
         rows, online = scores.publish(as_of, write, timeout=config.lock_timeout)
     finally:
         entities.unlink(missing_ok=True)
+        ray.kill(counter)
     seconds = (datetime.now(UTC) - started).total_seconds()
     versions = {m.category: m.version for m in models}
-    return ScoringRun(run_id, as_of, rows, versions, scores.path(as_of), online, seconds)
+    drift = [(r["feature"], r["psi"]) for r in pq.read_table(report_path).slice(0, 10).to_pylist()]
+    return ScoringRun(run_id, as_of, rows, versions, scores.path(as_of), online, seconds, drift, report_path)
 
 
 def check_scores(directory: Path, categories: list[str]) -> None:
@@ -123,7 +147,7 @@ def check_scores(directory: Path, categories: list[str]) -> None:
         raise ScoreError(f"scores outside [0, 1] or not finite ({detail}); nothing was published")
 
 
-def _score_columns(store: FeatureStore) -> list[str]:
+def score_columns(store: FeatureStore) -> list[str]:
     """The score columns of the registered ``customer_propensity`` view (one per category)."""
     try:
         view = store.get_feature_view(SCORES_VIEW)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+from ray.cluster_utils import Cluster
 
 from propensity.cli.feast import run_feast
 from propensity.config import WORKDIR_ENV, Workspace
@@ -47,6 +49,18 @@ def raw_connection(raw_dir: Path) -> duckdb.DuckDBPyConnection:
     for name in RAW_SCHEMAS:
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{raw_dir / name}/*.parquet')")
     return con
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """A head node without CPUs and two worker nodes of one CPU: every task runs away from the driver's node.
+    A fresh cluster per test, as a job would find a cluster it has to itself."""
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from ray.train import RunConfig, ScalingConfig
 from ray.train.xgboost import XGBoostTrainer
 from ray.util.queue import Queue
 
+from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.raysession import cluster_cpus, worker_threads
 from training.booster import BoosterParams, positive_weight, predict_proba
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
@@ -78,18 +79,22 @@ def _chain(first: list[Result], then: Iterator[Result]) -> Iterator[Result]:
 
 
 def survey(path: str, features: list[str], label_columns: list[str], split: TimeSplit) -> tuple[MatrixLayout, dict]:
-    """The training set's matrix layout, and its rows, positives per label column and fingerprint per split,
-    read as a stream (a Ray task in :func:`train`)."""
+    """The training set's matrix layout, and its rows, positives per label column, fingerprint and the train
+    split's drift profile, read as a stream (a Ray task in :func:`train`)."""
     source = pads.dataset(path, format="parquet")
     layout = _layout(source, features, split_filter(source, split, "train"))
     fingerprint = Fingerprint(SPLITS, label_columns)
     rows = dict.fromkeys(SPLITS, 0)
     positives = {name: dict.fromkeys(label_columns, 0) for name in SPLITS}
+    sample = RowSample(REFERENCE_ROWS)
     for name in SPLITS:
         for batch in source.to_batches(columns=[*features, *label_columns], filter=split_filter(source, split, name)):
             table = pa.Table.from_batches([batch])
             labels = {c: table.column(c).to_numpy().astype(np.float32) for c in label_columns}
-            fingerprint.update(name, layout.matrix(table), labels)
+            matrix = layout.matrix(table)
+            fingerprint.update(name, matrix, labels)
+            if name == "train":
+                sample.add(matrix)
             rows[name] += table.num_rows
             for column, values in labels.items():
                 positives[name][column] += int(np.count_nonzero(values))
@@ -99,6 +104,7 @@ def survey(path: str, features: list[str], label_columns: list[str], split: Time
         "widths": list(layout.widths),
         "vocabularies": [list(v) for v in layout.vocabularies],
         "fingerprint": fingerprint.hexdigest(),
+        "profile": DriftProfile.of(sample.matrix, layout.columns),
     }
     return layout, info
 

@@ -3,6 +3,7 @@
     models/<category>/v0003/model.ubj    the booster, in XGBoost's own format
     models/<category>/v0003/card.json    features, feature service, split, label, data fingerprint, metrics, versions
     models/<category>/v0003/plots/*.png  evaluation plots
+    models/<category>/v0003/drift_reference.parquet  the train split's feature distribution (for drift checks)
     models/<category>/production.json    the serving version and the promotion history
 
 Versions are numbered under a file lock, written aside and renamed into place; ``production.json`` is replaced
@@ -21,11 +22,13 @@ import xgboost as xgb
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict
 
+from propensity.drift import DriftProfile
 from training.booster import predict_proba
 from training.matrix import MatrixLayout
 
 MODEL_FILE = "model.ubj"
 CARD_FILE = "card.json"
+PROFILE_FILE = "drift_reference.parquet"
 PRODUCTION_FILE = "production.json"
 
 
@@ -81,11 +84,13 @@ class Production(BaseModel):
 
 
 class RegisteredModel:
-    """A booster with its card, ready to score."""
+    """A booster with its card and its training data's drift profile (None for models registered before drift
+    profiles existed), ready to score."""
 
-    def __init__(self, card: ModelCard, booster: xgb.Booster):
+    def __init__(self, card: ModelCard, booster: xgb.Booster, profile: DriftProfile | None):
         self.card = card
         self.booster = booster
+        self.profile = profile
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         """Calibrated purchase probabilities for rows laid out as ``card.layout``."""
@@ -119,7 +124,9 @@ class ModelRegistry:
     def __init__(self, root: Path):
         self.root = root
 
-    def register(self, card: ModelCard, booster: xgb.Booster, plots: dict[str, bytes]) -> ModelCard:
+    def register(
+        self, card: ModelCard, booster: xgb.Booster, plots: dict[str, bytes], profile: DriftProfile
+    ) -> ModelCard:
         """Store a new version of ``card.category``'s model; returns its card with the version number."""
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
@@ -130,6 +137,7 @@ class ModelRegistry:
             (staging / "plots").mkdir(parents=True)
             booster.save_model(str(staging / MODEL_FILE))
             (staging / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
+            profile.write(staging / PROFILE_FILE)
             for name, png in plots.items():
                 (staging / "plots" / f"{name}.png").write_bytes(png)
             staging.rename(target)
@@ -186,9 +194,11 @@ class ModelRegistry:
                 known = ", ".join(self.categories()) or "none"
                 raise KeyError(f"no production model for {category!r} (categories with models: {known})")
             version = production.version
+        directory = self._dir(category, version)
         booster = xgb.Booster()
-        booster.load_model(str(self._dir(category, version) / MODEL_FILE))
-        return RegisteredModel(self.card(category, version), booster)
+        booster.load_model(str(directory / MODEL_FILE))
+        profile = DriftProfile.read(directory / PROFILE_FILE) if (directory / PROFILE_FILE).is_file() else None
+        return RegisteredModel(self.card(category, version), booster, profile)
 
     def listing(self) -> list[dict[str, object]]:
         """Every version of every category: category, version, stage, created_at, run_id and metrics."""

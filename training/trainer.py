@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray.util import ActorPool
 
 from propensity.config import Workspace
+from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
 from training import data_parallel
 from training.booster import BoosterParams, positive_weight, predict_proba
@@ -156,7 +157,7 @@ def fit_categories(
     }
     outcomes = []
     for done, result in enumerate(results, start=1):
-        outcomes.append(_record(registry, result, common, definition, config))
+        outcomes.append(_record(registry, result, common, info["profile"], definition, config))
         if progress:
             progress(result["category"], done, len(categories))
     outcomes.sort(key=lambda o: o.category)
@@ -214,8 +215,8 @@ def load_splits(
     path: str, features: list[str], label_columns: list[str], split: TimeSplit
 ) -> tuple[SplitData, dict[str, object]]:
     """Read the training set once into one float32 matrix per split, with its labels (a Ray task in
-    :func:`fit_categories`); also return its description (rows per split, array widths, vocabularies and a
-    fingerprint), small enough for the driver."""
+    :func:`fit_categories`); also return its description (rows per split, array widths, vocabularies, a
+    fingerprint and the train split's drift profile), small enough for the driver."""
     source = pads.dataset(path, format="parquet")
     matrices, labels, rows = {}, {}, {}
     fingerprint = Fingerprint(SPLITS, label_columns)
@@ -227,11 +228,14 @@ def load_splits(
         labels[name] = {c: table.column(c).to_numpy().astype(np.float32) for c in label_columns}
         rows[name] = table.num_rows
         fingerprint.update(name, matrices[name], labels[name])
+    sample = RowSample(REFERENCE_ROWS)
+    sample.add(matrices["train"])
     info = {
         "rows": rows,
         "widths": list(layout.widths),
         "vocabularies": [list(v) for v in layout.vocabularies],
         "fingerprint": fingerprint.hexdigest(),
+        "profile": DriftProfile.of(sample.matrix, layout.columns),
     }
     return SplitData(layout, matrices, labels), info
 
@@ -274,7 +278,7 @@ def quantize(data: SplitData, params: BoosterParams, threads: int) -> tuple[xgb.
 
 
 def _record(
-    registry: ModelRegistry, result: dict, common: dict, definition: dict, config: TrainConfig
+    registry: ModelRegistry, result: dict, common: dict, profile: DriftProfile, definition: dict, config: TrainConfig
 ) -> CategoryOutcome:
     """Register a trained category (skips pass through) and promote it when it wins."""
     category = result["category"]
@@ -290,7 +294,7 @@ def _record(
         top_features=result["top_features"],
         **common,
     )
-    card = registry.register(card, booster, result["plots"])
+    card = registry.register(card, booster, result["plots"], profile)
     auc = card.metrics["roc_auc"]
     production = registry.production(category)
     champion_auc = result["champion_auc"]

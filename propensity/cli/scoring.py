@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.table import Table
 
 from inference.score_store import ScoresLockedError
-from inference.scoring import ScoreConfig, ScoreError, ScoringRun, score_customers
+from inference.scoring import MAX_PSI, ScoreConfig, ScoreError, ScoringRun, score_customers
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -31,6 +32,13 @@ def score(
     ] = None,
     categories: Annotated[str, typer.Option(help="`all` or comma-separated categories with a model.")] = "all",
     workers: Annotated[int | None, typer.Option(help="Most scoring actors [default: half the CPUs].")] = None,
+    max_psi: Annotated[
+        float,
+        typer.Option(
+            help="Block the push when an input feature's PSI against its training data exceeds this; "
+            "`inf` reports only."
+        ),
+    ] = MAX_PSI,
     ray_address: RayAddressOption = None,
 ) -> None:
     """Score every eligible customer with each category's production model and publish the scores as the
@@ -42,7 +50,7 @@ def score(
     except ValueError:
         fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
     try:
-        config = ScoreConfig(as_of=day, categories=wanted, workers=workers)
+        config = ScoreConfig(as_of=day, categories=wanted, workers=workers, max_psi=max_psi)
     except ValidationError as error:
         fail(describe_validation_error(error))
     use_ray(ray_address)
@@ -55,6 +63,10 @@ def score_and_report(ws: Workspace, config: ScoreConfig) -> ScoringRun:
         run = score_customers(ws, config)
     except (ScoreError, ScoresLockedError, TrainingSetError, ValueError) as error:
         fail(str(error))
+    table = Table("feature", "PSI", title="Most drifted input features (against their training data)")
+    for feature, psi in run.drift[:5]:
+        table.add_row(feature, f"{psi:.3f}")
+    console.print(table)
     where = "offline and online" if run.online else "offline only (a later date is online)"
     console.print(
         f"[bold green]done[/]: {run.customers:,} customers x {len(run.models)} models scored as of {run.as_of}, "

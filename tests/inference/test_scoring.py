@@ -4,20 +4,28 @@ replace, failures publish nothing."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import ray
 from feast import FeatureStore
+from ray.cluster_utils import Cluster
 from typer.testing import CliRunner
 
-from inference.score_store import ScoresLockedError, ScoreStore
+from inference.drift_check import DriftError
+from inference.score_store import PUSHING, ScoresLockedError, ScoreStore
 from inference.scoring import ScoreConfig, ScoreError, score_customers
 from propensity.cli import app
 from propensity.cli.feast import run_feast
@@ -36,9 +44,9 @@ def scored(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory)
     """A copy of the model workspace with production models for some of CATEGORIES, scored as of the day after
     the data."""
     ws = Workspace.resolve(tmp_path_factory.mktemp("scoring"))
-    for part in ("raw", "offline", "feast", "labels"):
+    for part in ("raw", "offline", "labels"):
         shutil.copytree(model_workspace.root / part, ws.root / part)
-    assert run_feast(ws, ["apply"]) == 0  # the copied registry's sources point into the original workspace
+    assert run_feast(ws, ["apply"]) == 0  # a registry of its own (a copied one would point into the original)
     run = train_models(ws.activate(), TrainConfig(categories=CATEGORIES))
     assert 2 <= sum(o.card is not None for o in run.outcomes) < len(CATEGORIES)
     result = runner.invoke(app, ["score", "--workdir", str(ws.root)])
@@ -47,9 +55,16 @@ def scored(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory)
 
 
 def _copy(ws: Workspace, root: Path) -> Workspace:
-    """A copy of the scored workspace, active, for a test that changes it."""
-    shutil.copytree(ws.root, root)
-    return Workspace.resolve(root).activate()
+    """A copy of the scored workspace, active, for a test that changes it, with a Feast registry and online store
+    of its own: applied afresh (a copied registry would point into the original) and the latest scores pushed."""
+    for part in ws.root.iterdir():
+        if part.is_dir() and part.name != "feast":
+            shutil.copytree(part, root / part.name)
+    copy = Workspace.resolve(root).activate()
+    assert run_feast(copy, ["apply"]) == 0
+    scores = ScoreStore(copy, FeatureStore(repo_path=str(copy.feature_repo)))
+    scores.push_online(scores.path(scores.dates()[-1]))
+    return copy
 
 
 def _modelled(ws: Workspace) -> list[str]:
@@ -180,6 +195,33 @@ def test_a_failed_online_push_gives_customers_their_published_scores_back(scored
     assert not list(scores.scratch.iterdir())
 
 
+def test_a_run_killed_after_its_push_is_undone_by_the_next_publication(scored: Workspace, tmp_path) -> None:
+    ws = _copy(scored, tmp_path / "killed")
+    day = _last_day(ws)
+    published = _scores(ws, day)
+    scores = ScoreStore(ws, FeatureStore(repo_path=str(ws.feature_repo)))
+    modelled = _modelled(ws)
+    # What a run killed between its push and its rename leaves: its staged date, the marker, its scores online.
+    staging = scores.scratch / f".{day}.staging-killed"
+    staging.mkdir(parents=True)
+    killed = published.assign(scoring_run="killed-run", **dict.fromkeys(modelled, 0.25))
+    pq.write_table(pa.Table.from_pandas(killed, preserve_index=False), staging / "part.parquet")
+    (scores.scratch / f"{staging.name}{PUSHING}").touch()
+    scores.push_online(staging)
+    customers = [{"customer_id": int(i)} for i in published.customer_id]
+    refs = [f"customer_propensity:{c}" for c in [*modelled, "scoring_run"]]
+    assert set(scores.store.get_online_features(refs, customers).to_df().scoring_run) == {"killed-run"}
+    earlier = score_customers(ws, ScoreConfig(as_of=day - timedelta(days=7)))  # any publication recovers first
+    assert not earlier.online
+    online = scores.store.get_online_features(refs, customers).to_df()
+    merged = online.merge(published, on="customer_id", suffixes=("_online", ""))
+    assert len(merged) == len(published)
+    for column in [*modelled, "scoring_run"]:
+        np.testing.assert_array_equal(merged[f"{column}_online"], merged[column])
+    pd.testing.assert_frame_equal(_scores(ws, day), published)
+    assert not list(scores.scratch.iterdir())
+
+
 def test_a_model_giving_non_probabilities_publishes_nothing(scored: Workspace, tmp_path) -> None:
     ws = _copy(scored, tmp_path / "broken")
     day = _last_day(ws)
@@ -194,6 +236,94 @@ def test_a_model_giving_non_probabilities_publishes_nothing(scored: Workspace, t
         score_customers(ws, ScoreConfig())
     pd.testing.assert_frame_equal(_scores(ws, day), before)
     assert not list((ws.offline_dir / ".staging").iterdir())
+
+
+def test_the_drift_report_counts_every_scored_row_once(scored: Workspace) -> None:
+    ws = scored.activate()
+    day = _last_day(ws)
+    scores = _scores(ws, day)
+    registry = ModelRegistry(ws.models_dir)
+    model = registry.load(_modelled(ws)[0])
+    report = pq.read_table(ws.reports_dir / f"score-{scores.scoring_run.iloc[0]}" / "drift.parquet").to_pandas()
+    assert set(report.training_run) == {model.card.run_id}
+    assert sorted(report.feature) == sorted(model.card.layout.columns)
+    assert report.psi.is_monotonic_decreasing and (report.psi >= 0).all()
+    # The actors' summed counts equal one count of the whole joined matrix of the scored customers.
+    stamp = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    entities = pd.DataFrame({"customer_id": scores.customer_id, "event_timestamp": stamp})
+    arrow = pa.concat_tables(ray.get(build_training_set(ws.feature_repo, entities, "propensity_v1").to_arrow_refs()))
+    expected = model.profile.psi(model.profile.count(model.card.layout.matrix(arrow)))
+    assert dict(zip(report.feature, report.psi, strict=True)) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_a_drifted_feature_blocks_the_push_naming_it(scored: Workspace, tmp_path) -> None:
+    ws = _copy(scored, tmp_path / "drifted")
+    day = _last_day(ws)
+    before = _scores(ws, day)
+    store = FeatureStore(repo_path=str(ws.feature_repo))
+    customers = [{"customer_id": int(i)} for i in before.customer_id.head(30)]
+    online_before = store.get_online_features(["customer_propensity:scoring_run"], customers).to_df()
+    # A pipeline bug in the latest month: a broken join leaves the yearly spend empty.
+    latest = max((ws.offline_dir / "customer_rfm").iterdir())
+    for part in latest.glob("*.parquet"):
+        table = pq.read_table(part)
+        at = table.schema.get_field_index("all_spend_365d")
+        pq.write_table(table.set_column(at, "all_spend_365d", pa.nulls(table.num_rows, table.field(at).type)), part)
+    with pytest.raises(DriftError, match=r"PSI above 3 .* worst: all_spend_365d \d+\.\d\d \(models: "):
+        score_customers(ws, ScoreConfig())
+    pd.testing.assert_frame_equal(_scores(ws, day), before)
+    online_after = store.get_online_features(["customer_propensity:scoring_run"], customers).to_df()
+    pd.testing.assert_frame_equal(online_after, online_before)
+    assert not list((ws.offline_dir / ".staging").iterdir())
+    # The report of the blocked run is kept; with the check off, the same data publishes.
+    blocked = max((ws.reports_dir).glob("score-*/drift.parquet"), key=lambda p: p.stat().st_mtime)
+    assert pq.read_table(blocked).column("feature")[0].as_py() == "all_spend_365d"
+    run = score_customers(ws, ScoreConfig(max_psi=float("inf")))
+    assert run.drift[0][0] == "all_spend_365d" and set(_scores(ws, day).scoring_run) == {run.run_id}
+
+
+def test_scoring_on_a_two_worker_cluster_gives_the_local_scores(
+    scored: Workspace, cluster: Cluster, tmp_path: Path
+) -> None:
+    ws = _copy(scored, tmp_path / "cluster")
+    day = _last_day(ws)
+    local = _scores(ws, day)
+    env = {**os.environ, "RAY_ADDRESS": cluster.address, "PROPENSITY_WORKDIR": str(ws.root)}
+    command = [sys.executable, "-m", "propensity", "score"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
+    remote = _scores(ws, day)
+    assert remote.scoring_run.nunique() == 1 and remote.scoring_run.iloc[0] != local.scoring_run.iloc[0]
+    modelled = _modelled(ws)
+    pd.testing.assert_frame_equal(remote[["customer_id", *modelled]], local[["customer_id", *modelled]])
+
+
+def test_a_scoring_actor_killed_mid_run_is_replaced_and_the_run_completes(scored: Workspace, tmp_path) -> None:
+    ws = _copy(scored, tmp_path / "kill")
+    day = _last_day(ws)
+    before = _scores(ws, day)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(score_customers, ws, ScoreConfig())
+        killed = _kill_a_scoring_actor(running)
+        run = running.result(timeout=600)
+    assert killed, "no scoring actor was seen alive to kill"
+    after = _scores(ws, day)
+    assert after.scoring_run.unique().tolist() == [run.run_id]
+    modelled = _modelled(ws)
+    pd.testing.assert_frame_equal(after[["customer_id", *modelled]], before[["customer_id", *modelled]])
+
+
+def _kill_a_scoring_actor(running: Future) -> bool:
+    """SIGKILL the first Ray Data scoring actor seen alive (once it has had time to take a block)."""
+    while not running.done():
+        for proc in psutil.process_iter(["cmdline"]):
+            if any("ModelScorer" in part for part in proc.info["cmdline"] or []):
+                time.sleep(0.5)
+                proc.kill()
+                return True
+        time.sleep(0.05)
+    return False
 
 
 def test_a_second_run_waits_for_the_lock_and_says_so(scored: Workspace) -> None:
@@ -212,6 +342,8 @@ def test_a_second_run_waits_for_the_lock_and_says_so(scored: Workspace) -> None:
         (["--as-of", "yesterday"], "is not a date; use YYYY-MM-DD"),
         (["--categories", "unicorns"], "no production model for unicorns"),
         (["--workers", "0"], "workers: Input should be greater than or equal to 1"),
+        (["--max-psi", "0"], "max_psi: Input should be greater than 0"),
+        (["--max-psi", "nan"], "max_psi: Input should be greater than 0"),
     ],
 )
 def test_bad_input_is_a_clear_error(scored: Workspace, args: list[str], message: str) -> None:

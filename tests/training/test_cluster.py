@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,18 +18,6 @@ from propensity.config import Workspace
 from tests.training.cases import make_repo, write_rows
 from tests.training.test_training_set import assert_same_rows
 from training.registry import ModelRegistry
-
-
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    """A head node without CPUs and two worker nodes of one CPU: every task runs away from the driver's node.
-    A fresh cluster per test, as a job would find a cluster it has to itself."""
-    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    yield cluster
-    cluster.shutdown()
 
 
 def test_training_set_cli_on_a_two_worker_cluster(cluster: Cluster, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from propensity.drift import DriftProfile
 from training.booster import predict_proba
 from training.registry import FeatureMismatchError, ModelCard, ModelRegistry
 
@@ -41,12 +42,21 @@ def _model(seed: int) -> tuple[ModelCard, xgb.Booster, np.ndarray]:
     return card, booster, matrix
 
 
+def _register(registry: ModelRegistry, seed: int) -> ModelCard:
+    card, booster, matrix = _model(seed)
+    return registry.register(card, booster, {}, DriftProfile.of(matrix, FEATURES))
+
+
 def test_a_registered_model_loads_back_equal(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path / "models")
     card, booster, matrix = _model(1)
-    stored = registry.register(card, booster, {"roc": b"\x89PNG"})
+    profile = DriftProfile.of(matrix, FEATURES)
+    stored = registry.register(card, booster, {"roc": b"\x89PNG"}, profile)
     loaded = registry.load("mugs", stored.version)
     assert stored.version == 1 and loaded.card == stored
+    assert loaded.profile.columns == profile.columns
+    for got, want in zip(loaded.profile.edges + loaded.profile.shares, profile.edges + profile.shares, strict=True):
+        np.testing.assert_array_equal(got, want)
     assert loaded.card.model_dump(exclude={"version"}) == card.model_dump(exclude={"version"})
     np.testing.assert_array_equal(loaded.predict_proba(matrix), predict_proba(booster, matrix, 3.0))
     assert (tmp_path / "models" / "mugs" / "v0001" / "plots" / "roc.png").read_bytes() == b"\x89PNG"
@@ -55,7 +65,7 @@ def test_a_registered_model_loads_back_equal(tmp_path: Path) -> None:
 
 def test_versions_count_up_and_stages_follow_the_promotions(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path / "models")
-    versions = [registry.register(*_model(seed)[:2], {}).version for seed in range(3)]
+    versions = [_register(registry, seed).version for seed in range(3)]
     assert versions == [1, 2, 3]
     assert [registry.stage("mugs", v) for v in versions] == ["candidate"] * 3
     with pytest.raises(KeyError, match="no production model"):
@@ -77,7 +87,7 @@ def test_versions_count_up_and_stages_follow_the_promotions(tmp_path: Path) -> N
 
 def test_scoring_other_features_is_refused_naming_them(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path / "models")
-    registry.register(*_model(1)[:2], {})
+    _register(registry, 1)
     model = registry.load("mugs", 1)
     model.check_features(list(FEATURES), "propensity_v1")  # the same features pass
     with pytest.raises(FeatureMismatchError, match=r"missing from online_profile: spend_30d.*not in the model: tenure"):
