@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from inference.models import ScoringModel
+from inference.scorer import ScoringModel
 
 REPORT_SCHEMA = pa.schema(
     [("training_run", pa.string()), ("categories", pa.string()), ("feature", pa.string()), ("psi", pa.float64())]

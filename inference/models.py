@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from feast import FeatureStore
 
-from propensity.drift import DriftProfile
-from training.matrix import MatrixLayout
+from inference.scorer import ScoringModel
 from training.plan import resolve_plan
 from training.registry import ModelRegistry
-
-
-class ScoringModel(NamedTuple):
-    """One category's production model, as a scoring worker needs it (small enough to ship to every worker)."""
-
-    category: str
-    version: int
-    booster: bytes  # XGBoost's UBJSON
-    layout: MatrixLayout
-    weight: float
-    feature_service: str
-    run_id: str  # the training run; its models share one drift profile
-    profile: DriftProfile | None  # None: registered before drift profiles, not drift-checked
 
 
 def production_models(registry: ModelRegistry, store: FeatureStore, categories: list[str] | None) -> list[ScoringModel]:

@@ -27,9 +27,9 @@ from feast.errors import FeatureViewNotFoundException
 from pydantic import BaseModel, ConfigDict, Field
 
 from inference.drift_check import DriftCounter, check_drift, drift_report
-from inference.models import ScoringModel, production_models
+from inference.models import production_models
 from inference.score_store import ScoreStore
-from inference.scorer import score_dataset
+from inference.scorer import ScoringModel, score_dataset
 from propensity.config import Workspace
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import connect, data_range

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from inference.drift_check import DriftError
 from inference.score_store import PUSHING, ScoresLockedError, ScoreStore
+from inference.scorer import drift_sample
 from inference.scoring import ScoreConfig, ScoreError, score_customers
 from propensity.cli import app
 from propensity.cli.feast import run_feast
@@ -238,7 +239,7 @@ def test_a_model_giving_non_probabilities_publishes_nothing(scored: Workspace, t
     assert not list((ws.offline_dir / ".staging").iterdir())
 
 
-def test_the_drift_report_counts_every_scored_row_once(scored: Workspace) -> None:
+def test_the_drift_report_counts_each_sampled_row_once(scored: Workspace) -> None:
     ws = scored.activate()
     day = _last_day(ws)
     scores = _scores(ws, day)
@@ -248,11 +249,13 @@ def test_the_drift_report_counts_every_scored_row_once(scored: Workspace) -> Non
     assert set(report.training_run) == {model.card.run_id}
     assert sorted(report.feature) == sorted(model.card.layout.columns)
     assert report.psi.is_monotonic_decreasing and (report.psi >= 0).all()
-    # The actors' summed counts equal one count of the whole joined matrix of the scored customers.
+    # The actors' summed counts equal one count of the sampled rows of the whole joined matrix.
     stamp = datetime(day.year, day.month, day.day, tzinfo=UTC)
     entities = pd.DataFrame({"customer_id": scores.customer_id, "event_timestamp": stamp})
     arrow = pa.concat_tables(ray.get(build_training_set(ws.feature_repo, entities, "propensity_v1").to_arrow_refs()))
-    expected = model.profile.psi(model.profile.count(model.card.layout.matrix(arrow)))
+    sample = drift_sample(arrow.column("customer_id"))
+    assert 0.05 < sample.mean() < 0.15
+    expected = model.profile.psi(model.profile.count(model.card.layout.matrix(arrow)[sample]))
     assert dict(zip(report.feature, report.psi, strict=True)) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
