@@ -13,10 +13,10 @@ Each contender runs in a fresh process (Ray started before the clock):
 - **ours**: ``inference.scorer.score_dataset`` (the scorer of ``propensity score``: Ray Data reads the Parquet,
   an actor pool builds each block's matrix, scores every model, counts the drift bins) written as Parquet;
 - **write-back**: the scores of ``--writeback-rows`` customers pushed to the SQLite online store by ours
-  (``ScoreStore.push_online``: Feast's push in 10,000-row calls) and by one stock
+  (``ScoreStore.push_online``: Feast's push in 50,000-row calls) and by one stock
   ``FeatureStore.push(..., to=PushMode.ONLINE)`` of the same rows.
 
-    python bench/scoring.py --workdir /tmp/bench/ts10k --customers 1000000 --repeats 3
+    python bench/scoring.py --workdir /tmp/bench/ts10k --customers 1000000 --repeats 3 --writeback-rows 200000
 
 The last line is ``scores_per_second_per_core_ratio=<x>`` (ours / baseline predict only, medians).
 """
@@ -216,7 +216,10 @@ def _ours(ws: Workspace, rows_dir: Path, scores_dir: Path, models: list) -> dict
     ray.get(counter.result.remote())  # started before the clock
     started = time.perf_counter()
     rows = ray.data.read_parquet(str(rows_dir))
-    scored = score_dataset(rows, models, columns, stamp=now, run_id="bench", created=now, counter=counter, actors=2)
+    actors = 2  # capped by score_dataset at the CPUs less one (the reads need one): 1 actor here
+    scored = score_dataset(
+        rows, models, columns, stamp=now, run_id="bench", created=now, counter=counter, actors=actors
+    )
     scored.write_parquet(str(scores_dir))
     return {"seconds": time.perf_counter() - started}
 

@@ -13,6 +13,7 @@ import xgboost as xgb
 from ray.actor import ActorHandle
 
 from propensity.drift import DriftProfile
+from propensity.raysession import cluster_cpus
 from training.booster import predict_proba
 from training.matrix import MatrixLayout
 
@@ -109,7 +110,10 @@ def score_dataset(
     counter: ActorHandle,
     actors: int,
 ) -> ray.data.Dataset:
-    """``rows`` (feature rows with ``customer_id``) scored by up to ``actors`` :class:`ModelScorer` actors, lazily."""
+    """``rows`` (feature rows with ``customer_id``) scored by a pool of ``actors`` :class:`ModelScorer` actors
+    (at most the cluster's CPUs less one: the stages that feed them need a CPU, and actors holding every CPU starve
+    them), lazily."""
+    actors = max(1, min(actors, cluster_cpus() - 1))
     return rows.map_batches(
         ModelScorer,
         fn_constructor_args=(models, columns, stamp, run_id, created, counter),
