@@ -61,13 +61,13 @@ def main() -> None:
     ws = Workspace.resolve(args.workdir).activate()
     bench = ws.root / ".bench-scoring"
     if args.child:
-        print(json.dumps(_child(ws, bench, args.child, args.rows)))
+        print(json.dumps(_child(ws, bench / f"rows-{args.customers}", args.child, args.rows)))
         return
     customers, columns, models = _prepare(ws, bench, args.customers)
     cores = 2
     print(f"{customers:,} customers x {models} models, {columns:,} matrix columns, {cores} cores", flush=True)
-    base = [_run(ws, "baseline") for _ in range(args.repeats)]
-    ours = [_run(ws, "ours") for _ in range(args.repeats)]
+    base = [_run(ws, "baseline", args.customers) for _ in range(args.repeats)]
+    ours = [_run(ws, "ours", args.customers) for _ in range(args.repeats)]
     scores = models * customers
     predict = statistics.median(r["predict_seconds"] for r in base)
     whole = statistics.median(r["seconds"] for r in base)
@@ -77,8 +77,8 @@ def main() -> None:
                           ("ours, Ray Data actors", mine)]:  # fmt: skip
         print(f"{name:34s} {seconds:8.1f} {scores / seconds / cores:14,.0f}")
     rows = min(args.writeback_rows or customers, customers)
-    push_ours = _run(ws, "push-ours", rows)["seconds"]
-    push_stock = _run(ws, "push-stock", rows)["seconds"]
+    push_ours = _run(ws, "push-ours", args.customers, rows)["seconds"]
+    push_stock = _run(ws, "push-stock", args.customers, rows)["seconds"]
     print(f"write-back of {rows:,} rows x {models} scores to SQLite: ours {push_ours:.1f} s "
           f"({rows / push_ours:,.0f} rows/s), stock push {push_stock:.1f} s ({rows / push_stock:,.0f} rows/s), "
           f"ratio {push_ours / push_stock:.2f}")  # fmt: skip
@@ -133,8 +133,8 @@ def _models(ws: Workspace) -> list:
     return production_models(ModelRegistry(ws.models_dir), FeatureStore(repo_path=str(ws.feature_repo)), None)
 
 
-def _run(ws: Workspace, kind: str, rows: int | None = None) -> dict[str, float]:
-    command = [sys.executable, __file__, "--workdir", str(ws.root), "--child", kind]
+def _run(ws: Workspace, kind: str, customers: int, rows: int | None = None) -> dict[str, float]:
+    command = [sys.executable, __file__, "--workdir", str(ws.root), "--child", kind, "--customers", str(customers)]
     proc = subprocess.run([*command, *(["--rows", str(rows)] if rows else [])], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{kind} failed:\n{proc.stderr[-3000:]}")
@@ -143,8 +143,8 @@ def _run(ws: Workspace, kind: str, rows: int | None = None) -> dict[str, float]:
     return result
 
 
-def _child(ws: Workspace, bench: Path, kind: str, rows: int | None) -> dict[str, float]:
-    rows_dir = max(bench.glob("rows-*"), key=lambda p: int(p.name.split("-")[1]))
+def _child(ws: Workspace, rows_dir: Path, kind: str, rows: int | None) -> dict[str, float]:
+    bench = rows_dir.parent
     scores_dir = bench / "scores"
     models = _models(ws)
     if kind == "baseline":

@@ -1,9 +1,10 @@
 """The drift check of a scoring run: every input feature's PSI against the distribution its model trained on.
 
 Each production model carries the drift profile of its training split (:class:`propensity.drift.DriftProfile`,
-shared by the models of one training run). While the scoring actors build each block's matrix, they count its
-rows into the bins of every training run's profile and add the counts to one :class:`DriftCounter` actor, so
-the check sees every scored row at the cost of a histogram per block, with no second pass over the features.
+shared by the models of one training run). While the scoring actors build each block's matrix, they count a
+sample of its rows (:func:`inference.scorer.drift_sample`) into the bins of every training run's profile and
+add the counts to one :class:`DriftCounter` actor, so the check costs a histogram per block and no second pass
+over the features.
 Before anything is published, :func:`drift_report` turns the totals into PSI per feature and training run, and
 :func:`check_drift` blocks the run when any exceeds the threshold.
 """
@@ -52,7 +53,7 @@ def drift_report(models: list[ScoringModel], totals: dict[str, list[np.ndarray]]
     """PSI per training run and feature (matrix column), with the categories whose models it feeds, worst first."""
     rows: dict[str, list] = {"training_run": [], "categories": [], "feature": [], "psi": []}
     for run_id in sorted(totals):
-        run_models = [m for m in models if m.run_id == run_id]
+        run_models = [m for m in models if m.run_id == run_id and m.profile is not None]
         categories = ",".join(m.category for m in run_models)
         for feature, psi in run_models[0].profile.psi(totals[run_id]).items():
             rows["training_run"].append(run_id)

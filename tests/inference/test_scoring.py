@@ -32,7 +32,7 @@ from propensity.cli import app
 from propensity.cli.feast import run_feast
 from propensity.config import Workspace
 from propensity.features.pipeline import connect, data_range
-from training.registry import ModelRegistry
+from training.registry import PROFILE_FILE, ModelRegistry
 from training.trainer import TrainConfig, train_models
 from training.training_set import build_training_set
 
@@ -327,6 +327,22 @@ def _kill_a_scoring_actor(running: Future) -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+def test_a_model_without_a_drift_reference_needs_the_check_off(scored: Workspace, tmp_path) -> None:
+    ws = _copy(scored, tmp_path / "unprofiled")
+    category = _modelled(ws)[0]
+    version = ModelRegistry(ws.models_dir).production(category).version
+    (ws.models_dir / category / f"v{version:04d}" / PROFILE_FILE).unlink()  # as registered before drift checks
+    day = _last_day(ws)
+    before = _scores(ws, day)
+    with pytest.raises(ValueError, match=rf"{category} v{version} has no drift reference.*--max-psi inf"):
+        score_customers(ws, ScoreConfig())
+    pd.testing.assert_frame_equal(_scores(ws, day), before)
+    run = score_customers(ws, ScoreConfig(max_psi=float("inf")))
+    assert set(_scores(ws, day).scoring_run) == {run.run_id}
+    report = pq.read_table(run.drift_report).to_pandas()  # the other models of its training run are checked
+    assert len(report) and not report.categories.str.split(",").map(lambda c: category in c).any()
 
 
 def test_a_second_run_waits_for_the_lock_and_says_so(scored: Workspace) -> None:
