@@ -40,10 +40,10 @@ def main() -> None:
         last = build.dates[-1]
         incremental = measure(lambda: build_features(ws, as_of=last))
         started = time.perf_counter()
-        assert run_feast(ws, ["apply"]) == 0
+        assert run_feast(ws, ["apply"]).returncode == 0
         apply_s = time.perf_counter() - started
         started = time.perf_counter()
-        assert run_feast(ws, ["materialize", "2000-01-01T00:00:00", f"{last}T00:00:01"]) == 0
+        assert run_feast(ws, ["materialize", "2000-01-01T00:00:00", f"{last}T00:00:01"]).returncode == 0
         materialize_s = time.perf_counter() - started
         started = time.perf_counter()
         online_rows = _latest_rows(ws)

@@ -119,7 +119,7 @@ def _prepare(ws: Workspace, customers: int) -> int:
         config = SyntheticConfig(customers=customers, start=date(2025, 1, 1), end=date(2025, 12, 31), seed=0)
         generate_synthetic(config, ws.raw_dir)
         build_features(ws)
-        assert run_feast(ws, ["apply"]) == 0
+        assert run_feast(ws, ["apply"]).returncode == 0
     from feast import FeatureStore
 
     store = FeatureStore(repo_path=str(ws.feature_repo))

@@ -80,7 +80,7 @@ class ScoreStore:
         except Timeout:
             raise ScoresLockedError(
                 f"another scoring run has held {self.lock_path} for over {timeout:.0f} s; wait for it to finish "
-                "(or remove the file if no run is alive)"
+                "(the lock is released the moment its process exits, so a crashed run never holds it)"
             ) from None
 
     def recover(self) -> None:

@@ -44,7 +44,7 @@ MAX_PSI = 3.0  # above seasonal shifts (up to 1.7 measured), below a feature gon
 
 
 class ScoreError(ValueError):
-    """A model produced scores that are not probabilities; nothing of the run is published."""
+    """The scores of a run are not one probability per customer and model; nothing of the run is published."""
 
 
 class ScoreConfig(BaseModel):
@@ -119,7 +119,7 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
             scored.write_parquet(str(directory))
             rows = sum(pq.read_metadata(part).num_rows for part in directory.glob("*.parquet"))
             if rows != customers:
-                raise RuntimeError(f"scored {rows} rows for {customers} customers; nothing was published")
+                raise ScoreError(f"scored {rows} rows for {customers} customers; nothing was published")
             check_scores(directory, [m.category for m in models])
             report = drift_report(models, ray.get(counter.result.remote()))
             write_parquet(report, report_path)

@@ -80,11 +80,6 @@ class Workspace(BaseModel):
         return self.root / "models"
 
     @property
-    def scores_dir(self) -> Path:
-        """Batch scores, also the offline source of the ``customer_propensity`` feature view."""
-        return self.root / "scores"
-
-    @property
     def reports_dir(self) -> Path:
         """Run reports, e.g. ``reports/train-<run id>/report.html``."""
         return self.root / "reports"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import ray
+import ray.data
 
 
 def ensure_ray() -> None:
@@ -41,3 +44,9 @@ def cluster_summary() -> str:
     nodes = [node for node in ray.nodes() if node["Alive"]]
     address = ray.get_runtime_context().gcs_address
     return f"Ray cluster at {address}: {len(nodes)} node(s), {cluster_cpus()} CPU(s)"
+
+
+def quiet_ray_data() -> None:
+    """Keep Ray Data's own progress bars and progress logs off the terminal (the caller shows progress)."""
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)

@@ -15,6 +15,7 @@ from propensity.config import WORKDIR_ENV, Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
 from propensity.features.pipeline import BuildConfig, build_features
+from tests.analytics.known import KnownWorkspace, known_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +24,12 @@ def isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     workdir = tmp_path / "workspace"
     monkeypatch.setenv(WORKDIR_ENV, str(workdir))
     return workdir
+
+
+@pytest.fixture
+def known(isolated_workspace: Path) -> KnownWorkspace:
+    """A workspace of hand-written data whose reports can be computed in the test (tests/analytics/known.py)."""
+    return known_workspace(isolated_workspace)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +46,7 @@ def feature_workspace(root: Path, *, customers: int, end: date, seed: int) -> Wo
     ws = Workspace.resolve(root)
     generate_synthetic(SyntheticConfig(customers=customers, end=end, seed=seed), ws.raw_dir, workers=1)
     build_features(ws, config=BuildConfig(buckets=2))
-    assert run_feast(ws, ["apply"]) == 0
+    assert run_feast(ws, ["apply"]).returncode == 0
     return ws
 
 

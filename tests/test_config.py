@@ -34,7 +34,7 @@ def test_default_is_data_at_the_project_root(monkeypatch: pytest.MonkeyPatch, tm
 
 def test_paths_live_under_the_root(tmp_path: Path) -> None:
     ws = Workspace.resolve(tmp_path)
-    for path in (ws.raw_dir, ws.offline_dir, ws.feast_dir, ws.models_dir, ws.scores_dir):
+    for path in (ws.raw_dir, ws.offline_dir, ws.feast_dir, ws.models_dir, ws.reports_dir):
         assert path.parent == ws.root
     assert (ws.feature_repo / "feature_store.yaml").is_file()
 

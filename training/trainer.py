@@ -95,8 +95,11 @@ class TrainingRun:
     strategy: str = "per-category"
 
 
-def train_models(ws: Workspace, config: TrainConfig, progress: Progress | None = None) -> TrainingRun:
-    """Train, evaluate, register and (maybe) promote one model per category of the workspace's labels."""
+def train_models(
+    ws: Workspace, config: TrainConfig, progress: Progress | None = None, *, training_set: Path | None = None
+) -> TrainingRun:
+    """Train, evaluate, register and (maybe) promote one model per category of the workspace's labels, on
+    ``training_set`` (written by :func:`training.write_training_set` from those labels) or on a new one."""
     started = datetime.now(UTC)
     definition = _label_definition(ws)
     categories = _categories(ws, config.categories)
@@ -106,10 +109,10 @@ def train_models(ws: Workspace, config: TrainConfig, progress: Progress | None =
         validation=config.validation_cutoffs,
         test=config.test_cutoffs,
     )
-    target = ws.training_sets_dir / config.feature_service
-    dataset = build_training_set(ws.feature_repo, ws.labels_dir, config.feature_service, presorted=True)
-    path = write_training_set(dataset, target, overwrite=True)
-    return fit_categories(ws, path, categories, split, config, progress, started=started)
+    if training_set is None:
+        dataset = build_training_set(ws.feature_repo, ws.labels_dir, config.feature_service, presorted=True)
+        training_set = write_training_set(dataset, ws.training_sets_dir / config.feature_service, overwrite=True)
+    return fit_categories(ws, training_set, categories, split, config, progress, started=started)
 
 
 def fit_categories(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
+from propensity.cli.analytics import app as report_app
+from propensity.cli.analytics import sql
 from propensity.cli.datagen import datagen
 from propensity.cli.feast import feast
 from propensity.cli.features import app as features_app
@@ -13,7 +17,10 @@ from propensity.cli.run import run
 from propensity.cli.scoring import score
 from propensity.cli.training import labels, training_set
 
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # libraries' notices, not the user's business
+
 app = typer.Typer(
+    rich_markup_mode=None,
     name="propensity",
     help="Customer propensity modelling on Feast, DuckDB, Ray and XGBoost.",
     no_args_is_help=True,
@@ -28,4 +35,6 @@ app.command("training-set")(training_set)
 app.command()(train)
 app.add_typer(models_app, name="models")
 app.command()(score)
+app.command()(sql)
+app.add_typer(report_app, name="report")
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast)

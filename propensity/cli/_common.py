@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -24,7 +25,7 @@ WorkdirOption = Annotated[
     typer.Option(
         "--workdir",
         envvar=WORKDIR_ENV,
-        help=f"Workspace directory [env: {WORKDIR_ENV}; default: data/ at the project root].",
+        help="Workspace directory [default: data/ at the project root].",
         show_default=False,
     ),
 ]
@@ -35,7 +36,7 @@ RayAddressOption = Annotated[
     typer.Option(
         "--ray-address",
         envvar="RAY_ADDRESS",
-        help="Ray cluster to run on [env: RAY_ADDRESS; default: a local Ray instance].",
+        help="Ray cluster to run on [default: a local Ray instance].",
         show_default=False,
     ),
 ]
@@ -52,6 +53,14 @@ def use_ray(address: str | None) -> None:
 def name_list(value: str) -> list[str] | None:
     """A comma-separated option's names; None for ``all``."""
     return None if value.strip() == "all" else [name.strip() for name in value.split(",") if name.strip()]
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    """The date an option gives as YYYY-MM-DD (None when not given); a one-line error otherwise."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError as error:
+        fail(f"{option} {value!r} is not a date ({error}); use YYYY-MM-DD")
 
 
 def workspace(workdir: Path | None) -> Workspace:

@@ -20,6 +20,7 @@ from propensity.cli._common import (
 )
 from propensity.config import Workspace
 from propensity.datagen.completejourney import CompleteJourneyConfig, load_completejourney
+from propensity.datagen.output import ProgressCallback
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
 from propensity.storage import OutputExistsError, ensure_writable
 
@@ -68,8 +69,10 @@ def write_raw(
     categories: int = 24,
     workers: int = 0,
     overwrite: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
-    """Validate every input, refuse a non-empty output without ``overwrite``, then generate with progress."""
+    """Validate every input, refuse a non-empty output without ``overwrite``, then generate, reporting to
+    ``progress`` (default: a progress bar of its own)."""
     if source not in Source.__members__:
         fail(f"unknown source {source!r}; choose one of: {', '.join(Source.__members__)}")
     if workers < 0:
@@ -86,9 +89,19 @@ def write_raw(
         fail(describe_validation_error(error))
     except OutputExistsError as error:
         fail(str(error))
-    with progress_bar(f"datagen ({source})") as progress:
-        if isinstance(config, SyntheticConfig):
-            return generate_synthetic(
-                config, ws.raw_dir, overwrite=overwrite, workers=workers or None, progress=progress
-            )
-        return load_completejourney(config, ws.raw_dir, overwrite=overwrite, progress=progress)
+    if progress is not None:
+        return _generate(ws, config, overwrite, workers, progress)
+    with progress_bar(f"datagen ({source})") as bar:
+        return _generate(ws, config, overwrite, workers, bar)
+
+
+def _generate(
+    ws: Workspace,
+    config: SyntheticConfig | CompleteJourneyConfig,
+    overwrite: bool,
+    workers: int,
+    progress: ProgressCallback,
+) -> dict[str, int]:
+    if isinstance(config, SyntheticConfig):
+        return generate_synthetic(config, ws.raw_dir, overwrite=overwrite, workers=workers or None, progress=progress)
+    return load_completejourney(config, ws.raw_dir, overwrite=overwrite, progress=progress)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Annotated
 
+import duckdb
 import typer
 from feast import FeatureStore
 from rich.table import Table
 
-from propensity.cli._common import WorkdirOption, console, fail, progress_bar, workspace
-from propensity.cli.feast import online_view_options, run_feast
+from propensity.cli._common import (
+    RayAddressOption,
+    WorkdirOption,
+    console,
+    fail,
+    parse_date,
+    progress_bar,
+    use_ray,
+    workspace,
+)
+from propensity.cli.feast import materialize_end, online_view_options, run_feast
 from propensity.features.governance import check_store
 from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
 
-app = typer.Typer(help="Build, register, serve and check the customer features.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Build, register, serve and check the customer features.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -23,15 +34,18 @@ def build(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Build only this snapshot date (YYYY-MM-DD).")] = None,
     cadence_days: Annotated[int, typer.Option(help="Days between snapshots over the history.")] = 7,
     buckets: Annotated[int | None, typer.Option(help="Customer slices (default: 1 per 50k customers).")] = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
-    """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store."""
+    """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
+    (product text embeddings run on Ray)."""
     ws = workspace(workdir)
+    day = parse_date(as_of, "--as-of")
     try:
-        day = date.fromisoformat(as_of) if as_of else None
         config = BuildConfig(cadence_days=cadence_days, buckets=buckets)
         views = workspace_catalog(ws)
     except (ValueError, FileNotFoundError) as error:
         fail(str(error))
+    use_ray(ray_address)
     with progress_bar("features build") as progress:
         try:
             report = build_features(ws, as_of=day, config=config, progress=progress)
@@ -54,7 +68,7 @@ def apply(workdir: WorkdirOption = None) -> None:
         workspace_catalog(ws)
     except (ValueError, FileNotFoundError) as error:
         fail(str(error))
-    raise typer.Exit(run_feast(ws, ["apply"]))
+    raise typer.Exit(run_feast(ws, ["apply"]).returncode)
 
 
 @app.command()
@@ -65,11 +79,14 @@ def materialize(
     """Load the latest values of the online feature views into the online store (`feast materialize`); scores
     reach it when `propensity score` pushes them."""
     ws = workspace(workdir)
-    end = (date.today() + timedelta(days=1)).isoformat() + "T00:00:00"
+    try:
+        end = materialize_end(ws)
+    except (ValueError, duckdb.Error) as error:
+        fail(f"{error}; build the features first (`propensity features build`)")
     views = online_view_options()
     if incremental:
-        raise typer.Exit(run_feast(ws, ["materialize-incremental", *views, end]))
-    raise typer.Exit(run_feast(ws, ["materialize", *views, "2000-01-01T00:00:00", end]))
+        raise typer.Exit(run_feast(ws, ["materialize-incremental", *views, end]).returncode)
+    raise typer.Exit(run_feast(ws, ["materialize", *views, "2000-01-01T00:00:00", end]).returncode)
 
 
 @app.command()

@@ -26,7 +26,7 @@ from training.registry import ModelRegistry
 from training.report import write_report
 from training.trainer import Strategy, TrainConfig, TrainingRun, train_models
 
-app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="The model registry.", no_args_is_help=True)
 
 
 def train(

@@ -1,49 +1,297 @@
-"""``propensity run``: the whole pipeline, stage after stage, resuming from what the workspace holds."""
+"""``propensity run``: the whole pipeline, stage after stage, in one progress view; each stage works on what the
+previous ones left in the workspace, so ``--from``/``--to`` run any stretch of it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from statistics import median
+from typing import Annotated, Literal, get_args
 
+import duckdb
 import typer
+from feast.errors import FeastError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
 
-from propensity.cli._common import WorkdirOption, console, fail, progress_bar, workspace
+from inference.score_store import ScoresLockedError
+from inference.scoring import MAX_PSI, ScoreConfig, ScoreError, ScoringRun, score_customers
+from propensity.analytics import reports
+from propensity.analytics.output import write_result
+from propensity.analytics.views import QueryError, WorkspaceViews
+from propensity.cli._common import RayAddressOption, WorkdirOption, console, use_ray, workspace
 from propensity.cli.datagen import write_raw
-from propensity.cli.feast import online_view_options, run_feast
-from propensity.cli.models import train_and_report
-from propensity.datagen.output import read_manifest
-from propensity.features.pipeline import build_features
-from propensity.storage import is_nonempty_dir
+from propensity.cli.feast import materialize_end, online_view_options, run_feast
+from propensity.config import Workspace
+from propensity.datagen.output import ProgressCallback, read_manifest
+from propensity.datagen.synthetic import SyntheticConfig
+from propensity.features.pipeline import BuildReport, build_features
+from propensity.raysession import quiet_ray_data
+from propensity.storage import OutputExistsError, is_nonempty_dir, parquet_shape
 from training.labels import LabelConfig, build_labels
-from training.trainer import TrainConfig
+from training.plan import TrainingSetError
+from training.report import write_report
+from training.trainer import TrainConfig, TrainingRun, train_models
+from training.training_set import build_training_set, write_training_set
+
+Stage = Literal["data", "features", "apply", "materialize", "labels", "training-set", "train", "score", "analytics"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+FEATURE_SERVICE = "propensity_v1"
+_DATA = SyntheticConfig()
+
+
+class StageError(RuntimeError):
+    """A stage could not finish; the message says why and what to do."""
+
+
+@dataclass
+class PipelineRun:
+    """One ``propensity run``: its options and what its stages produced."""
+
+    ws: Workspace
+    run_id: str
+    source: str
+    customers: int
+    start: str
+    end: str
+    seed: int
+    fresh: bool
+    max_psi: float
+    features: BuildReport | None = None
+    training: TrainingRun | None = None
+    scoring: ScoringRun | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def report_dir(self) -> Path:
+        """Where the run's analytics and stage timings go."""
+        return self.ws.reports_dir / f"run-{self.run_id}"
 
 
 def run(
     workdir: WorkdirOption = None,
     source: Annotated[str, typer.Option(help="synthetic | completejourney.")] = "synthetic",
-    customers: Annotated[int, typer.Option(help="Customers to generate (synthetic).")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Random seed (synthetic).")] = 0,
+    customers: Annotated[int, typer.Option(help="Customers to generate (synthetic).")] = _DATA.customers,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (synthetic).")] = str(_DATA.start),
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD (synthetic).")] = str(_DATA.end),
+    seed: Annotated[int, typer.Option(help="Random seed (synthetic).")] = _DATA.seed,
     fresh: Annotated[bool, typer.Option("--fresh", help="Regenerate the raw data even if present.")] = False,
+    from_stage: Annotated[str, typer.Option("--from", help=f"First stage: {', '.join(STAGES)}.")] = STAGES[0],
+    to_stage: Annotated[str, typer.Option("--to", help="Last stage.")] = STAGES[-1],
+    max_psi: Annotated[float, typer.Option(help="Drift that blocks the push of scores (see `score`).")] = MAX_PSI,
+    ray_address: RayAddressOption = None,
 ) -> None:
-    """Run every stage: raw data, features, Feast registry and online store, labels, a model per category
-    (later: scores)."""
+    """Run the pipeline: raw data, features, Feast registry, online store, labels, training set, a model per
+    category, scores pushed to Feast, and an analytics summary."""
+    chosen = _stretch(from_stage, to_stage)
     ws = workspace(workdir)
-    if fresh or not is_nonempty_dir(ws.raw_dir):
-        write_raw(ws, source, customers=customers, seed=seed, overwrite=fresh)
-    else:
-        console.print(f"raw data: kept the {read_manifest(ws.raw_dir)['source']['kind']} tables (--fresh remakes)")
-    rows = read_manifest(ws.raw_dir)["rows"]
-    with progress_bar("features build") as progress:
-        report = build_features(ws, progress=progress)
-    if run_feast(ws, ["apply"]) != 0:
-        fail("feast apply failed (its output is above)")
-    span = ["2000-01-01T00:00:00", f"{report.dates[-1]}T00:00:01"]
-    if run_feast(ws, ["materialize", *online_view_options(), *span]) != 0:
-        fail("feast materialize failed (its output is above)")
-    labels = build_labels(ws, LabelConfig())
-    console.print(f"labels: {labels.rows:,} rows at {len(labels.cutoffs)} cutoffs")
-    train_and_report(ws, TrainConfig())
-    console.print(
-        f"[bold green]done[/]: {rows['customers']:,} customers, {rows['orders']:,} orders, "
-        f"{rows['sessions']:,} sessions, {rows['emails']:,} emails; {len(report.dates)} weekly snapshots of "
-        f"{len(report.rows)} feature views ({sum(report.rows.values()):,} rows) in {ws.root}"
+    use_ray(ray_address)
+    quiet_ray_data()
+    started = datetime.now(UTC)
+    state = PipelineRun(ws, f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", source, customers, start, end, seed,
+                        fresh, max_psi)  # fmt: skip
+    with _stage_view() as view:
+        tasks = {stage: view.add_task(stage, total=None, start=False, note="", mark=" ") for stage in chosen}
+        for stage in chosen:
+            task = tasks[stage]
+            view.start_task(task)
+            view.update(task, mark="[yellow]▶[/]")
+            began = time.perf_counter()
+            try:
+                note = ACTIONS[stage](state, _updater(view, task))
+            except (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error) as error:
+                view.update(task, mark="[red]✗[/]", note="[red]failed[/]")
+                view.stop()
+                _fail(state, stage, str(error))
+            except typer.Exit:  # a stage's own one-line error is already printed
+                view.update(task, mark="[red]✗[/]", note="[red]failed[/]")
+                view.stop()
+                _fail(state, stage, None)
+            state.seconds[stage] = round(time.perf_counter() - began, 1)
+            done = view.tasks[task].total or 1
+            view.update(task, mark="[green]✓[/]", note=note, total=done, completed=done)
+            view.stop_task(task)
+    _write_timings(state, started)
+    _closing_summary(state, started)
+
+
+def _stretch(first: str, last: str) -> list[Stage]:
+    for name, option in ((first, "--from"), (last, "--to")):
+        if name not in STAGES:
+            _usage(f"{option} {name!r} is not a stage; stages in order: {', '.join(STAGES)}")
+    if STAGES.index(first) > STAGES.index(last):
+        _usage(f"--from {first} comes after --to {last}")
+    return list(STAGES[STAGES.index(first) : STAGES.index(last) + 1])
+
+
+def _usage(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _stage_view() -> Progress:
+    return Progress(
+        TextColumn("{task.fields[mark]}"),
+        TextColumn("{task.description}", table_column=Column(min_width=12, no_wrap=True)),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}", table_column=Column(overflow="fold")),
+        console=console,
     )
+
+
+def _updater(view: Progress, task: TaskID) -> ProgressCallback:
+    def update(done: int, total: int) -> None:
+        view.update(task, completed=done, total=total)
+
+    return update
+
+
+def _fail(state: PipelineRun, stage: Stage, message: str | None) -> None:
+    if message:
+        console.print(f"[bold red]error:[/] {stage}: {message}", highlight=False, soft_wrap=True)
+    console.print(f"fix it, then resume with `propensity run --from {stage}` (earlier stages' output is kept)")
+    raise typer.Exit(2)
+
+
+def _data(state: PipelineRun, progress: ProgressCallback) -> str:
+    ws = state.ws
+    if state.fresh or not is_nonempty_dir(ws.raw_dir):
+        write_raw(ws, state.source, customers=state.customers, start=state.start, end=state.end, seed=state.seed,
+                  overwrite=state.fresh, progress=progress)  # fmt: skip
+        kept = ""
+    else:
+        kept = " (kept; --fresh remakes)"
+    manifest = read_manifest(ws.raw_dir)
+    rows = manifest["rows"]
+    return f"{manifest['source']['kind']}{kept}: {rows['customers']:,} customers, {rows['orders']:,} orders"
+
+
+def _features(state: PipelineRun, progress: ProgressCallback) -> str:
+    state.features = report = build_features(state.ws, progress=progress)
+    return f"{len(report.dates)} weekly snapshots of {len(report.rows)} views, {sum(report.rows.values()):,} rows"
+
+
+def _apply(state: PipelineRun, progress: ProgressCallback) -> str:
+    _feast(state.ws, ["apply"])
+    return "entity, feature views and services registered"
+
+
+def _materialize(state: PipelineRun, progress: ProgressCallback) -> str:
+    _feast(state.ws, ["materialize", *online_view_options(), "2000-01-01T00:00:00", materialize_end(state.ws)])
+    return f"{len(online_view_options()) // 2} online views loaded"
+
+
+def _labels(state: PipelineRun, progress: ProgressCallback) -> str:
+    labels = build_labels(state.ws, LabelConfig())
+    return f"{labels.rows:,} rows at {len(labels.cutoffs)} monthly cutoffs"
+
+
+def _training_set(state: PipelineRun, progress: ProgressCallback) -> str:
+    dataset = build_training_set(state.ws.feature_repo, state.ws.labels_dir, FEATURE_SERVICE, presorted=True)
+    path = write_training_set(dataset, state.ws.training_sets_dir / FEATURE_SERVICE, overwrite=True)
+    rows, columns = parquet_shape(path)
+    return f"{rows:,} rows x {columns:,} columns"
+
+
+def _train(state: PipelineRun, progress: ProgressCallback) -> str:
+    path = state.ws.training_sets_dir / FEATURE_SERVICE
+    if not is_nonempty_dir(path):
+        raise StageError(f"no training set at {path}; run from the training-set stage")
+    try:
+        state.training = run = train_models(
+            state.ws, TrainConfig(), lambda category, done, total: progress(done, total), training_set=path
+        )
+    except TrainingSetError as error:
+        raise StageError(str(error)) from None
+    write_report(run, state.ws.reports_dir / f"train-{run.run_id}")
+    trained = [o.card.metrics["roc_auc"] for o in run.outcomes if o.card is not None]
+    auc = f", median test AUC {median(trained):.3f}" if trained else ""
+    return f"{len(trained)} models ({len(run.outcomes) - len(trained)} skipped){auc}"
+
+
+def _score(state: PipelineRun, progress: ProgressCallback) -> str:
+    try:
+        state.scoring = run = score_customers(state.ws, ScoreConfig(max_psi=state.max_psi))
+    except (ScoreError, ScoresLockedError, TrainingSetError) as error:
+        raise StageError(str(error)) from None
+    where = "offline and online" if run.online else "offline"
+    return f"{run.customers:,} customers x {len(run.models)} models as of {run.as_of}, pushed {where}"
+
+
+def _analytics(state: PipelineRun, progress: ProgressCallback) -> str:
+    views = WorkspaceViews(state.ws)
+    made = {
+        "scores": lambda: reports.scores(views),
+        "coverage": lambda: reports.coverage(views),
+        "drift": lambda: reports.drift(views),
+        "models": lambda: views.query("SELECT * FROM model_metrics WHERE stage = 'production' ORDER BY category"),
+    }
+    for done, (name, report) in enumerate(made.items()):
+        progress(done, len(made))
+        try:
+            write_result(report(), "csv", out=state.report_dir / f"{name}.csv", console=console)
+        except QueryError as error:
+            raise StageError(f"{name} report: {error}") from None
+    return f"{len(made)} reports in {state.report_dir}"
+
+
+ACTIONS: dict[Stage, Callable[[PipelineRun, ProgressCallback], str]] = {
+    "data": _data,
+    "features": _features,
+    "apply": _apply,
+    "materialize": _materialize,
+    "labels": _labels,
+    "training-set": _training_set,
+    "train": _train,
+    "score": _score,
+    "analytics": _analytics,
+}
+
+
+def _feast(ws: Workspace, args: list[str]) -> None:
+    result = run_feast(ws, args, capture=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise StageError(f"`feast {args[0]}` failed (exit {result.returncode}):\n{tail}")
+
+
+def _write_timings(state: PipelineRun, started: datetime) -> None:
+    state.report_dir.mkdir(parents=True, exist_ok=True)
+    record = {"run_id": state.run_id, "started_at": started.isoformat(), "stage_seconds": state.seconds}
+    (state.report_dir / "stages.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _closing_summary(state: PipelineRun, started: datetime) -> None:
+    if state.training is not None:
+        console.print(_models_table(state.training))
+    minutes = (datetime.now(UTC) - started).total_seconds() / 60
+    lines = [f"[bold green]done[/] in {minutes:.1f} min: workspace {state.ws.root}"]
+    if state.features is not None:
+        lines.append(f"  features: {sum(state.features.rows.values()):,} rows in {len(state.features.rows)} views")
+    if state.scoring is not None:
+        lines.append(f"  scores: {state.scoring.customers:,} customers in {state.scoring.path}")
+    if state.training is not None:
+        lines.append(f"  training report: {state.ws.reports_dir / f'train-{state.training.run_id}' / 'report.html'}")
+    lines.append(f"  run report: {state.report_dir} (stage times, scores, coverage, drift, models as CSV)")
+    lines.append("  explore: `propensity sql` (shell), `propensity report lift|coverage|drift|scores`")
+    console.print("\n".join(lines), highlight=False)
+
+
+def _models_table(run: TrainingRun) -> Table:
+    table = Table("category", "model", "test AUC", "lift@10%", "stage", title=f"models of training run {run.run_id}")
+    for o in run.outcomes:
+        if o.card is not None:
+            m = o.card.metrics
+            stage = "production" if o.promoted else "candidate"
+            table.add_row(o.category, f"v{o.card.version}", f"{m['roc_auc']:.3f}", f"{m['top_decile_lift']:.1f}", stage)
+    skipped = [o.category for o in run.outcomes if o.card is None]
+    if skipped:
+        table.caption = f"{len(skipped)} categories skipped: {', '.join(skipped)} (reasons in the training report)"
+    return table

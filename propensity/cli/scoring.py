@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
@@ -18,6 +17,7 @@ from propensity.cli._common import (
     describe_validation_error,
     fail,
     name_list,
+    parse_date,
     use_ray,
     workspace,
 )
@@ -45,10 +45,7 @@ def score(
     `customer_propensity` Feast view (offline; online too when the date is the latest scored)."""
     ws = workspace(workdir)
     wanted = name_list(categories)
-    try:
-        day = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
+    day = parse_date(as_of, "--as-of")
     try:
         config = ScoreConfig(as_of=day, categories=wanted, workers=workers, max_psi=max_psi)
     except ValidationError as error:

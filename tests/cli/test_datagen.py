@@ -81,16 +81,14 @@ def test_overwrite_replaces_the_data(isolated_workspace: Path) -> None:
     assert [p.name for p in isolated_workspace.iterdir()] == ["raw"]
 
 
-def test_run_generates_builds_serves_then_resumes(isolated_workspace: Path, ray_session) -> None:
-    first = runner.invoke(app, ["run", "--customers", "200"])
+def test_run_keeps_the_raw_data_unless_fresh(isolated_workspace: Path, ray_session) -> None:
+    first = runner.invoke(app, ["run", "--customers", "200", "--to", "data"])
     assert first.exit_code == 0, first.output
     manifest = read_manifest(isolated_workspace / "raw")
-    assert (isolated_workspace / "feast" / "registry.db").is_file()
-    assert (isolated_workspace / "feast" / "online_store.db").is_file()
-    assert len([p for p in (isolated_workspace / "offline").iterdir() if p.is_dir() and p.name[0] != "."]) >= 13
-    assert (isolated_workspace / "labels" / "labels.parquet").is_file()
-    assert len(list((isolated_workspace / "reports").glob("train-*/report.html"))) == 1
-    second = runner.invoke(app, ["run", "--customers", "200"])
-    assert second.exit_code == 0, second.output
-    assert "kept the synthetic tables" in second.output
-    assert read_manifest(isolated_workspace / "raw")["created_at"] == manifest["created_at"]
+    assert sorted(p.name for p in isolated_workspace.iterdir()) == ["raw", "reports"]  # no stage after --to ran
+    second = runner.invoke(app, ["run", "--customers", "300", "--to", "data"])
+    assert second.exit_code == 0 and "synthetic (kept;" in second.output
+    assert read_manifest(isolated_workspace / "raw") == manifest
+    third = runner.invoke(app, ["run", "--customers", "300", "--to", "data", "--fresh"])
+    assert third.exit_code == 0, third.output
+    assert read_manifest(isolated_workspace / "raw")["rows"]["customers"] == 300

@@ -36,7 +36,8 @@ runner = CliRunner()
 def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """400 synthetic customers over nine months, features built, applied and materialized into SQLite."""
     ws = feature_workspace(tmp_path_factory.mktemp("store"), customers=400, end=date(2024, 9, 30), seed=2)
-    assert run_feast(ws, ["materialize", *online_view_options(), "2000-01-01T00:00:00", "2030-01-01T00:00:00"]) == 0
+    span = ["2000-01-01T00:00:00", "2030-01-01T00:00:00"]
+    assert run_feast(ws, ["materialize", *online_view_options(), *span]).returncode == 0
     return ws
 
 
@@ -130,9 +131,9 @@ def redis_server() -> Iterator[str]:
 def test_redis_online_store(ws: Workspace, redis_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROPENSITY_REDIS", redis_server)
     redis_args = ["-f", "feature_store.redis.yaml"]
-    assert run_feast(ws, [*redis_args, "apply"]) == 0
+    assert run_feast(ws, [*redis_args, "apply"]).returncode == 0
     span = ["2000-01-01T00:00:00", "2030-01-01T00:00:00"]
-    assert run_feast(ws, [*redis_args, "materialize", *online_view_options(), *span]) == 0
+    assert run_feast(ws, [*redis_args, "materialize", *online_view_options(), *span]).returncode == 0
     store = _store(ws, "feature_store.redis.yaml")
     assert store.config.online_store.type == "redis"
     _assert_online_equals_latest_offline(store, ws)

@@ -47,7 +47,8 @@ def scored(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory)
     ws = Workspace.resolve(tmp_path_factory.mktemp("scoring"))
     for part in ("raw", "offline", "labels"):
         shutil.copytree(model_workspace.root / part, ws.root / part)
-    assert run_feast(ws, ["apply"]) == 0  # a registry of its own (a copied one would point into the original)
+    # a registry of its own (a copied one would point into the original)
+    assert run_feast(ws, ["apply"]).returncode == 0
     run = train_models(ws.activate(), TrainConfig(categories=CATEGORIES))
     assert 2 <= sum(o.card is not None for o in run.outcomes) < len(CATEGORIES)
     result = runner.invoke(app, ["score", "--workdir", str(ws.root)])
@@ -62,7 +63,7 @@ def _copy(ws: Workspace, root: Path) -> Workspace:
         if part.is_dir() and part.name != "feast":
             shutil.copytree(part, root / part.name)
     copy = Workspace.resolve(root).activate()
-    assert run_feast(copy, ["apply"]) == 0
+    assert run_feast(copy, ["apply"]).returncode == 0
     scores = ScoreStore(copy, FeatureStore(repo_path=str(copy.feature_repo)))
     scores.push_online(scores.path(scores.dates()[-1]))
     return copy

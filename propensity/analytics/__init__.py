@@ -1,0 +1,1 @@
+"""Offline analytics: DuckDB views over a workspace, canned reports, result output."""

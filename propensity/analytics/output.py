@@ -1,0 +1,128 @@
+"""Query results out: a rich table on the terminal, or CSV, JSON or Parquet, streamed batch by batch."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+Format = Literal["table", "csv", "json", "parquet"]
+BATCH_ROWS = 10_000
+
+
+def write_result(
+    relation: duckdb.DuckDBPyRelation,
+    fmt: Format,
+    *,
+    out: Path | None = None,
+    console: Console,
+    max_rows: int = 50,
+    title: str | None = None,
+) -> int | None:
+    """Write ``relation`` as ``fmt`` to ``out`` (atomically) or to stdout; a ``table`` shows the first ``max_rows``
+    rows on ``console``. Returns the rows written (None for a table, which does not count them all)."""
+    if fmt == "table":
+        if out is not None:
+            raise ValueError("--out needs --format csv, json or parquet")
+        console.print(rich_table(relation.limit(max_rows + 1).to_arrow_table(), max_rows, title))
+        return None
+    if fmt == "parquet" and out is None:
+        raise ValueError("--format parquet needs --out PATH (Parquet is binary)")
+    reader = relation.to_arrow_reader(BATCH_ROWS)
+    with _destination(out) as sink:
+        if fmt == "json":
+            return _write_json(reader, sink)
+        writer = pcsv.CSVWriter(sink, reader.schema) if fmt == "csv" else pq.ParquetWriter(sink, reader.schema)
+        return _write_batches(reader, writer)
+
+
+def rich_table(table: pa.Table, max_rows: int, title: str | None = None) -> Table:
+    """The first ``max_rows`` rows of ``table`` as a rich table, with a caption when there are more."""
+    shown = Table(*table.column_names, title=title)
+    for row in table.slice(0, max_rows).to_pylist():
+        shown.add_row(*(_cell(value) for value in row.values()))
+    if table.num_rows > max_rows:
+        shown.caption = f"first {max_rows} rows shown; --max-rows N for more, or --format csv|json|parquet for all"
+    return shown
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "[dim]NULL[/]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@contextmanager
+def _destination(out: Path | None) -> Iterator[BinaryIO]:
+    """stdout, or a file written aside and renamed onto ``out`` only when complete."""
+    if out is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
+    try:
+        with partial.open("wb") as sink:
+            yield sink
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _write_batches(reader: pa.RecordBatchReader, writer: pcsv.CSVWriter | pq.ParquetWriter) -> int:
+    rows = 0
+    with writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def _write_json(reader: pa.RecordBatchReader, sink: BinaryIO) -> int:
+    """A JSON array of row objects: timestamps in ISO 8601, NaN and infinity as null."""
+    rows = 0
+    sink.write(b"[")
+    for batch in reader:
+        for row in batch.to_pylist():
+            text = json.dumps(_jsonable(row), allow_nan=False, default=str)
+            sink.write(((",\n" if rows else "\n") + text).encode())
+            rows += 1
+    sink.write(b"\n]\n" if rows else b"]\n")
+    return rows
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return _jsonable(float(value))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value

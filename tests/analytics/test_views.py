@@ -1,0 +1,71 @@
+"""The workspace's datasets as DuckDB views, and the read-only gate in front of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+
+from propensity.analytics.views import QueryError, WorkspaceViews
+from propensity.datagen.schema import RAW_SCHEMAS
+from propensity.features.definitions import SCORES_VIEW
+from tests.analytics.known import SCORED_AT, KnownWorkspace
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_every_dataset_present_is_a_view_with_all_its_rows(known: KnownWorkspace) -> None:
+    views = WorkspaceViews(known.ws)
+    expected = {f"raw_{name}": known.ws.raw_dir / name for name in RAW_SCHEMAS}
+    expected |= {"toy": known.ws.offline_dir / "toy", SCORES_VIEW: known.ws.offline_dir / SCORES_VIEW}
+    assert set(views.views) == {*expected, "scores"}  # nothing else exists yet: no labels, models or runs
+    assert views.feature_views == [SCORES_VIEW, "toy"]
+    for name, path in expected.items():
+        assert views.query(f"SELECT count(*) FROM {name}").fetchall()[0][0] == pads.dataset(path).count_rows()
+
+
+def test_scores_are_the_published_scores_one_row_per_category(known: KnownWorkspace) -> None:
+    rows = WorkspaceViews(known.ws).query("SELECT * FROM scores").to_arrow_table().to_pylist()
+    assert {r["scored_at"].date() for r in rows} == {SCORED_AT}
+    got = {(r["category"], r["customer_id"]): r["score"] for r in rows}
+    expected = {(category, c): s for category, scores in known.scores.items() for c, s in scores.items()}
+    assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 1) TO '{root}/offline/toy/leak.csv'",
+        "CREATE TABLE t AS SELECT 1",
+        "INSERT INTO toy SELECT * FROM toy",
+        "DROP VIEW toy",
+        "ATTACH '{root}/offline/x.duckdb' AS x",
+        "EXPORT DATABASE '{root}/offline/export'",
+        "SET threads = 1",
+        "PRAGMA database_list",
+        "CALL pragma_version()",
+        "INSTALL httpfs",
+        "SELECT 1; DROP VIEW toy",
+    ],
+)
+def test_only_reading_statements_run_and_nothing_changes(known: KnownWorkspace, statement: str) -> None:
+    views = WorkspaceViews(known.ws)
+    before = _files(known.ws.root)
+    with pytest.raises(QueryError, match="is not allowed: analytics queries are read-only"):
+        views.query(statement.format(root=known.ws.root))
+    assert _files(known.ws.root) == before
+    assert views.query("SELECT count(*) FROM toy").fetchall()[0][0] == 200  # the view is still there
+
+
+def test_reading_statements_of_every_kind_run(known: KnownWorkspace) -> None:
+    views = WorkspaceViews(known.ws)
+    assert views.query("DESCRIBE toy").fetchall()[0][0] == "customer_id"
+    assert len(views.query("SUMMARIZE toy").fetchall()) == 7
+    assert views.query("EXPLAIN SELECT * FROM toy").fetchall()
+    with pytest.raises(QueryError, match="exactly one statement"):
+        views.query("SELECT 1; SELECT 2")
+    with pytest.raises(QueryError, match="does not exist"):
+        views.query("SELECT * FROM nope")

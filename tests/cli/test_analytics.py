@@ -1,0 +1,83 @@
+"""``propensity sql`` and ``propensity report``: formats, files, the shell, and refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from propensity.analytics.views import WorkspaceViews
+from propensity.cli import app
+from tests.analytics.known import KnownWorkspace
+
+QUERY = "SELECT customer_id, event_timestamp, stable, half_null FROM toy ORDER BY event_timestamp, customer_id"
+
+
+def _invoke(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_a_query_written_to_a_file_holds_every_row(known: KnownWorkspace, tmp_path, fmt: str) -> None:
+    out = tmp_path / "exports" / f"result.{fmt}"
+    result = _invoke("sql", QUERY, "--format", fmt, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    expected = WorkspaceViews(known.ws).query(QUERY).to_arrow_table()
+    if fmt == "parquet":
+        assert pq.read_table(out).equals(expected)
+    elif fmt == "csv":
+        assert pcsv.read_csv(out).column("half_null").to_pylist() == expected.column("half_null").to_pylist()
+    else:
+        rows = json.loads(out.read_text())
+        assert [r["customer_id"] for r in rows] == expected.column("customer_id").to_pylist()
+        assert rows[0]["event_timestamp"] == expected.column("event_timestamp")[0].as_py().isoformat()
+        assert [r["half_null"] for r in rows] == expected.column("half_null").to_pylist()
+    assert list(out.parent.iterdir()) == [out]  # nothing left aside
+
+
+def test_json_prints_an_array_of_objects_with_nan_as_null(known: KnownWorkspace) -> None:
+    result = _invoke("sql", "SELECT 1 AS a, 'nan'::DOUBLE AS b, 'inf'::DOUBLE AS c", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"a": 1, "b": None, "c": None}]
+
+
+def test_a_table_shows_the_first_rows_and_says_there_are_more(known: KnownWorkspace) -> None:
+    result = _invoke("sql", "SELECT DISTINCT customer_id FROM toy ORDER BY customer_id DESC", "--max-rows", "3")
+    assert result.exit_code == 0, result.output
+    assert "99" in result.stdout and "97" in result.stdout and "first 3 rows" in result.stdout
+    assert "96" not in result.stdout
+
+
+def test_writing_into_the_workspace_is_refused(known: KnownWorkspace) -> None:
+    target = known.ws.offline_dir / "toy" / "copy.csv"
+    result = _invoke("sql", QUERY, "--format", "csv", "--out", str(target))
+    assert result.exit_code == 2
+    assert "inside the workspace's data" in result.output and not target.exists()
+    result = _invoke("sql", "DELETE FROM toy")
+    assert result.exit_code == 2 and "DELETE is not allowed" in result.output
+    assert _invoke("sql", QUERY, "--format", "parquet").exit_code == 2  # binary to a terminal: needs --out
+
+
+def test_the_shell_runs_piped_statements_and_reports_failures(known: KnownWorkspace) -> None:
+    script = "SELECT count(*) AS n\n  FROM toy;\n.format csv\nSELECT 41 + 1 AS answer;\nDROP VIEW toy;\n.nope\n"
+    result = _invoke("sql", input=script)
+    assert result.exit_code == 1  # two failures: the DROP and the unknown command
+    assert "200" in result.stdout and '"answer"\n42' in result.stdout
+    assert "DROP is not allowed" in result.output and "unknown or incomplete command '.nope'" in result.output
+    assert _invoke("sql", input=".tables\n.quit\nDROP VIEW toy;\n").exit_code == 0  # .quit stops reading
+
+
+def test_reports_print_and_export(known: KnownWorkspace, tmp_path) -> None:
+    result = _invoke("report", "lift", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert {r["category"] for r in json.loads(result.stdout)} == set(known.scores)
+    out = known.ws.reports_dir / "drift.csv"  # reports/ is the one place in the workspace a report may go
+    assert _invoke("report", "drift", "--view", "toy", "--format", "csv", "--out", str(out)).exit_code == 0
+    assert pcsv.read_csv(out).num_rows == 4
+    result = _invoke("report", "coverage", "--date", "2025-13-01")
+    assert result.exit_code == 2 and "--date '2025-13-01' is not a date" in result.output
+    result = _invoke("report", "scores", "--date", "2025-01-01")
+    assert result.exit_code == 2 and "no scores were published for 2025-01-01" in result.output

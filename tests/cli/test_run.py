@@ -1,0 +1,109 @@
+"""``propensity run`` end to end on tiny data, on a multi-node Ray cluster started here, as a user would run it:
+a subprocess with ``RAY_ADDRESS``. Every stage's output is checked against the raw data or Feast itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+from feast import FeatureStore
+from ray.cluster_utils import Cluster
+from typer.testing import CliRunner
+
+from propensity.cli import app
+from propensity.cli.run import STAGES
+from propensity.config import Workspace
+from propensity.datagen.output import read_manifest
+from propensity.features.definitions import SCORES_VIEW
+from propensity.features.pipeline import connect, data_range
+from tests.inference.test_scoring import _eligible
+from training.registry import ModelRegistry
+
+CUSTOMERS = 1_000
+
+
+def _run(ws: Workspace, cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAY_ADDRESS": cluster.address, "PROPENSITY_WORKDIR": str(ws.root)}
+    command = [sys.executable, "-m", "propensity", "run", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _stages(ws: Workspace) -> list[dict]:
+    runs = sorted(ws.reports_dir.glob("run-*/stages.json"))
+    return [json.loads(path.read_text()) for path in runs]
+
+
+def test_the_whole_pipeline_runs_on_a_cluster_and_resumes_from_any_stage(
+    isolated_workspace: Path, cluster: Cluster
+) -> None:
+    ws = Workspace.resolve(isolated_workspace)
+    result = _run(ws, cluster, "--customers", str(CUSTOMERS), "--start", "2025-01-01", "--end", "2025-12-31")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
+    assert list(_stages(ws)[0]["stage_seconds"]) == list(STAGES)
+
+    assert read_manifest(ws.raw_dir)["rows"]["customers"] == CUSTOMERS
+    labels = pq.read_metadata(ws.labels_dir / "labels.parquet").num_rows
+    training_set = sum(pq.read_metadata(p).num_rows for p in (ws.training_sets_dir / "propensity_v1").glob("*.parquet"))
+    assert labels > 0 and training_set == labels  # the point-in-time join keeps every label row
+
+    registry = ModelRegistry(ws.models_dir)
+    production = [c for c in registry.categories() if registry.production(c) is not None]
+    assert production
+    for category in production:
+        metrics = registry.card(category, registry.production(category).version).metrics
+        assert metrics["roc_auc"] > 0.5 and metrics["top_decile_precision"] > metrics["base_rate"], category
+
+    day = data_range(connect(ws))[1] + timedelta(days=1)
+    scores = pq.read_table(ws.offline_dir / SCORES_VIEW / day.isoformat()).to_pandas().set_index("customer_id")
+    assert set(scores.index) == _eligible(ws, day)
+    sample = sorted(scores.index)[:: max(1, len(scores) // 50)]
+    online = (
+        FeatureStore(repo_path=str(ws.feature_repo))
+        .get_online_features(
+            features=[f"{SCORES_VIEW}:{c}" for c in production], entity_rows=[{"customer_id": c} for c in sample]
+        )
+        .to_df()
+        .set_index("customer_id")
+    )
+    for category in production:
+        assert online.loc[sample, category].tolist() == pytest.approx(scores.loc[sample, category].tolist())
+
+    report = ws.reports_dir / f"run-{_stages(ws)[0]['run_id']}"
+    assert sorted(pcsv.read_csv(report / "scores.csv").column("category").to_pylist()) == sorted(production)
+    assert sorted(pcsv.read_csv(report / "models.csv").column("category").to_pylist()) == sorted(production)
+    store = FeatureStore(repo_path=str(ws.feature_repo))
+    assert pcsv.read_csv(report / "coverage.csv").num_rows == len(store.list_feature_views())
+
+    # Resuming runs only the stages asked for, on what the workspace holds: the same scores again.
+    result = _run(ws, cluster, "--from", "score")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert list(_stages(ws)[-1]["stage_seconds"]) == ["score", "analytics"]
+    rescored = pq.read_table(ws.offline_dir / SCORES_VIEW / day.isoformat()).to_pandas().set_index("customer_id")
+    assert rescored.scoring_run.iloc[0] != scores.scoring_run.iloc[0]
+    assert rescored[production].sort_index().equals(scores[production].sort_index())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "nope"], "--from 'nope' is not a stage; stages in order: data, features"),
+        (["--from", "score", "--to", "labels"], "--from score comes after --to labels"),
+    ],
+)
+def test_a_stretch_of_stages_out_of_order_is_refused(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["run", *args])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
+def test_a_stage_without_its_input_says_where_to_resume(isolated_workspace: Path, ray_session) -> None:
+    result = CliRunner().invoke(app, ["run", "--from", "train", "--to", "train"])
+    assert result.exit_code == 2
+    assert "run from the training-set stage" in result.output and "--from train" in result.output
