@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, NoReturn, get_args
 
 import duckdb
 import typer
@@ -24,7 +24,7 @@ from inference.scoring import MAX_PSI, ScoreConfig, ScoreError, ScoringRun, scor
 from propensity.analytics import reports
 from propensity.analytics.output import write_result
 from propensity.analytics.views import QueryError, WorkspaceViews
-from propensity.cli._common import RayAddressOption, WorkdirOption, console, use_ray, workspace
+from propensity.cli._common import RayAddressOption, WorkdirOption, console, fail, use_ray, workspace
 from propensity.cli.datagen import write_raw
 from propensity.cli.feast import materialize_end, online_view_options, run_feast
 from propensity.config import Workspace
@@ -104,14 +104,11 @@ def run(
             began = time.perf_counter()
             try:
                 note = ACTIONS[stage](state, _updater(view, task))
-            except (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error) as error:
+            except (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error,
+                    typer.Exit) as error:  # fmt: skip
                 view.update(task, mark="[red]✗[/]", note="[red]failed[/]")
                 view.stop()
-                _fail(state, stage, str(error))
-            except typer.Exit:  # a stage's own one-line error is already printed
-                view.update(task, mark="[red]✗[/]", note="[red]failed[/]")
-                view.stop()
-                _fail(state, stage, None)
+                _fail(stage, None if isinstance(error, typer.Exit) else str(error))  # Exit: already printed
             state.seconds[stage] = round(time.perf_counter() - began, 1)
             done = view.tasks[task].total or 1
             view.update(task, mark="[green]✓[/]", note=note, total=done, completed=done)
@@ -123,15 +120,10 @@ def run(
 def _stretch(first: str, last: str) -> list[Stage]:
     for name, option in ((first, "--from"), (last, "--to")):
         if name not in STAGES:
-            _usage(f"{option} {name!r} is not a stage; stages in order: {', '.join(STAGES)}")
+            fail(f"{option} {name!r} is not a stage; stages in order: {', '.join(STAGES)}")
     if STAGES.index(first) > STAGES.index(last):
-        _usage(f"--from {first} comes after --to {last}")
+        fail(f"--from {first} comes after --to {last}")
     return list(STAGES[STAGES.index(first) : STAGES.index(last) + 1])
-
-
-def _usage(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _stage_view() -> Progress:
@@ -153,7 +145,7 @@ def _updater(view: Progress, task: TaskID) -> ProgressCallback:
     return update
 
 
-def _fail(state: PipelineRun, stage: Stage, message: str | None) -> None:
+def _fail(stage: Stage, message: str | None) -> NoReturn:
     if message:
         console.print(f"[bold red]error:[/] {stage}: {message}", highlight=False, soft_wrap=True)
     console.print(f"fix it, then resume with `propensity run --from {stage}` (earlier stages' output is kept)")

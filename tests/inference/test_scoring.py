@@ -359,7 +359,7 @@ def test_a_second_run_waits_for_the_lock_and_says_so(scored: Workspace) -> None:
     ("args", "message"),
     [
         (["--as-of", "2031-01-01"], "is outside the data"),
-        (["--as-of", "yesterday"], "is not a date; use YYYY-MM-DD"),
+        (["--as-of", "yesterday"], "--as-of 'yesterday' is not a date"),
         (["--categories", "unicorns"], "no production model for unicorns"),
         (["--workers", "0"], "workers: Input should be greater than or equal to 1"),
         (["--max-psi", "0"], "max_psi: Input should be greater than 0"),
