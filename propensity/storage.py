@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -63,19 +64,26 @@ def sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file written aside and renamed onto ``path`` only when the block completes (else removed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        with tmp.open("wb") as sink:
+            yield sink
+        tmp.rename(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_parquet(table: pa.Table, path: Path, *, row_group_size: int | None = None) -> None:
     """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads).
 
     ``row_group_size`` (rows) bounds the row groups; readers filtering on a sorted column skip whole groups.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
-        pq.write_table(table, tmp, coerce_timestamps="us", compression="zstd", row_group_size=row_group_size)
-        tmp.rename(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as sink:
+        pq.write_table(table, sink, coerce_timestamps="us", compression="zstd", row_group_size=row_group_size)
 
 
 def parquet_shape(path: Path) -> tuple[int, int]:

@@ -116,6 +116,20 @@ def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelRepor
     return LabelReport(target, cutoffs, table.num_rows, positives)
 
 
+def read_definition(ws: Workspace) -> dict[str, object]:
+    """The workspace's label definition (cadence, horizon, cutoffs), as :func:`build_labels` wrote it."""
+    path = ws.labels_dir / DEFINITION_FILE
+    if not path.is_file():
+        raise ValueError(f"no labels in {ws.labels_dir}: run `propensity labels` first")
+    return json.loads(path.read_text())
+
+
+def in_label_window(ordered_at: str, cutoff: str, horizon_days: str) -> str:
+    """DuckDB condition: ``ordered_at`` falls in the label window ``[cutoff, cutoff + horizon_days)`` (each
+    argument an SQL expression)."""
+    return f"{ordered_at} >= {cutoff} AND {ordered_at} < {cutoff} + to_days({horizon_days}::INTEGER)"
+
+
 ACTIVITY = """SELECT customer_id, ordered_at AS at FROM raw_orders
             UNION ALL SELECT customer_id, started_at FROM raw_sessions"""  # what makes a customer eligible
 
@@ -152,7 +166,7 @@ def _label_query(categories: list[str]) -> str:
               ON a.at >= c.cutoff - to_days($2::INTEGER) AND a.at < c.cutoff),
         bought AS (
             SELECT DISTINCT l.customer_id, c.cutoff, l.category FROM cutoffs c JOIN raw_order_lines l
-              ON l.ordered_at >= c.cutoff AND l.ordered_at < c.cutoff + to_days($3::INTEGER))
+              ON {in_label_window("l.ordered_at", "c.cutoff", "$3")})
         SELECT e.customer_id, e.cutoff AS event_timestamp, {columns}
         FROM eligible e LEFT JOIN bought b USING (customer_id, cutoff)
         GROUP BY e.customer_id, e.cutoff

@@ -19,7 +19,6 @@ features differ, the current one's recorded test AUC), or with ``force``.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import platform
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,7 +41,7 @@ from propensity.raysession import cluster_cpus, smallest_node_memory, worker_thr
 from training import data_parallel
 from training.booster import BoosterParams, positive_weight, predict_proba
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
-from training.labels import DEFINITION_FILE, LABEL_PREFIX
+from training.labels import LABEL_PREFIX, read_definition
 from training.matrix import Fingerprint, MatrixLayout
 from training.registry import ModelCard, ModelRegistry
 from training.splits import TimeSplit, split_cutoffs, split_filter
@@ -101,7 +100,7 @@ def train_models(
     """Train, evaluate, register and (maybe) promote one model per category of the workspace's labels, on
     ``training_set`` (written by :func:`training.write_training_set` from those labels) or on a new one."""
     started = datetime.now(UTC)
-    definition = _label_definition(ws)
+    definition = read_definition(ws)
     categories = _categories(ws, config.categories)
     split = split_cutoffs(
         [date.fromisoformat(c) for c in definition["cutoffs"]],
@@ -109,10 +108,15 @@ def train_models(
         validation=config.validation_cutoffs,
         test=config.test_cutoffs,
     )
-    if training_set is None:
-        dataset = build_training_set(ws.feature_repo, ws.labels_dir, config.feature_service, presorted=True)
-        training_set = write_training_set(dataset, ws.training_sets_dir / config.feature_service, overwrite=True)
+    training_set = training_set or write_workspace_training_set(ws, config.feature_service)
     return fit_categories(ws, training_set, categories, split, config, progress, started=started)
+
+
+def write_workspace_training_set(ws: Workspace, feature_service: str) -> Path:
+    """Join the workspace's labels to ``feature_service`` and write them to ``training_sets/<service>``
+    (replacing it); returns the directory."""
+    dataset = build_training_set(ws.feature_repo, ws.labels_dir, feature_service, presorted=True)
+    return write_training_set(dataset, ws.training_sets_dir / feature_service, overwrite=True)
 
 
 def fit_categories(
@@ -129,7 +133,7 @@ def fit_categories(
     (written by :func:`training.build_training_set` from the workspace's labels)."""
     started = started or datetime.now(UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    definition = _label_definition(ws)
+    definition = read_definition(ws)
     label_names = set(pq.read_schema(ws.labels_dir / "labels.parquet").names)
     features = [name for name in pq.read_schema(next(path.glob("*.parquet"))).names if name not in label_names]
     registry = ModelRegistry(ws.models_dir)
@@ -314,14 +318,6 @@ def _record(
     if promoted:
         registry.promote(category, card.version, note)
     return CategoryOutcome(category, card, note, promoted, result["plots"])
-
-
-def _label_definition(ws: Workspace) -> dict[str, object]:
-    """The workspace's label definition (cadence, horizon, cutoffs), as ``propensity labels`` wrote it."""
-    path = ws.labels_dir / DEFINITION_FILE
-    if not path.is_file():
-        raise ValueError(f"no labels in {ws.labels_dir}: run `propensity labels` first")
-    return json.loads(path.read_text())
 
 
 def _categories(ws: Workspace, wanted: list[str] | None) -> list[str]:

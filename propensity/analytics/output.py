@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
@@ -21,6 +19,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
+
+from propensity.storage import atomic_file
 
 Format = Literal["table", "csv", "json", "parquet"]
 BATCH_ROWS = 10_000
@@ -78,14 +78,8 @@ def _destination(out: Path | None) -> Iterator[BinaryIO]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
-    try:
-        with partial.open("wb") as sink:
-            yield sink
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_file(out) as sink:
+        yield sink
 
 
 def _write_batches(reader: pa.RecordBatchReader, writer: pcsv.CSVWriter | pq.ParquetWriter) -> int:

@@ -4,7 +4,6 @@ prints or exports like any ``propensity sql`` result."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -15,7 +14,7 @@ from propensity.analytics.views import QueryError, WorkspaceViews
 from propensity.drift import REFERENCE_ROWS, DriftProfile
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import data_range
-from training.labels import DEFINITION_FILE, LabelConfig
+from training.labels import DEFINITION_FILE, LabelConfig, in_label_window, read_definition
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "DECIMAL")
 KEY_COLUMNS = ("customer_id", "event_timestamp", "created_at")
@@ -49,11 +48,11 @@ def lift(
             f"{scored_at + timedelta(days=horizon)}, after the raw data ({data_end - timedelta(days=1)})"
         )
     return views.con.sql(
-        """
+        f"""
         WITH scored AS (SELECT customer_id, category, score FROM scores WHERE scored_at = $1),
         bought AS (
             SELECT DISTINCT customer_id, category FROM raw_order_lines
-            WHERE ordered_at >= $1 AND ordered_at < $1 + to_days($2::INTEGER)),
+            WHERE {in_label_window("ordered_at", "$1", "$2")}),
         ranked AS (
             SELECT s.category, s.score, (b.customer_id IS NOT NULL)::INTEGER AS bought,
                    ntile(10) OVER (PARTITION BY s.category ORDER BY s.score DESC, s.customer_id) AS decile
@@ -180,9 +179,9 @@ def _matrix(table: pa.Table | pa.RecordBatch) -> np.ndarray:
 
 
 def _label_horizon(views: WorkspaceViews) -> int:
-    definition = views.ws.labels_dir / DEFINITION_FILE
-    if definition.is_file():
-        return int(json.loads(definition.read_text())["horizon_days"])
+    """The horizon of the workspace's labels, so outcomes are what the models learnt to predict."""
+    if (views.ws.labels_dir / DEFINITION_FILE).is_file():
+        return int(read_definition(views.ws)["horizon_days"])
     return LabelConfig().horizon_days
 
 

@@ -32,16 +32,15 @@ from propensity.datagen.output import ProgressCallback, read_manifest
 from propensity.datagen.synthetic import SyntheticConfig
 from propensity.features.pipeline import BuildReport, build_features
 from propensity.raysession import quiet_ray_data
-from propensity.storage import OutputExistsError, is_nonempty_dir, parquet_shape
+from propensity.storage import OutputExistsError, atomic_file, is_nonempty_dir, parquet_shape
 from training.labels import LabelConfig, build_labels
 from training.plan import TrainingSetError
 from training.report import write_report
-from training.trainer import TrainConfig, TrainingRun, train_models
-from training.training_set import build_training_set, write_training_set
+from training.trainer import TrainConfig, TrainingRun, train_models, write_workspace_training_set
 
 Stage = Literal["data", "features", "apply", "materialize", "labels", "training-set", "train", "score", "analytics"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
-FEATURE_SERVICE = "propensity_v1"
+FEATURE_SERVICE = TrainConfig().feature_service
 _DATA = SyntheticConfig()
 
 
@@ -186,9 +185,7 @@ def _labels(state: PipelineRun, progress: ProgressCallback) -> str:
 
 
 def _training_set(state: PipelineRun, progress: ProgressCallback) -> str:
-    dataset = build_training_set(state.ws.feature_repo, state.ws.labels_dir, FEATURE_SERVICE, presorted=True)
-    path = write_training_set(dataset, state.ws.training_sets_dir / FEATURE_SERVICE, overwrite=True)
-    rows, columns = parquet_shape(path)
+    rows, columns = parquet_shape(write_workspace_training_set(state.ws, FEATURE_SERVICE))
     return f"{rows:,} rows x {columns:,} columns"
 
 
@@ -255,9 +252,9 @@ def _feast(ws: Workspace, args: list[str]) -> None:
 
 
 def _write_timings(state: PipelineRun, started: datetime) -> None:
-    state.report_dir.mkdir(parents=True, exist_ok=True)
     record = {"run_id": state.run_id, "started_at": started.isoformat(), "stage_seconds": state.seconds}
-    (state.report_dir / "stages.json").write_text(json.dumps(record, indent=2) + "\n")
+    with atomic_file(state.report_dir / "stages.json") as sink:
+        sink.write((json.dumps(record, indent=2) + "\n").encode())
 
 
 def _closing_summary(state: PipelineRun, started: datetime) -> None:

@@ -57,13 +57,14 @@ def test_only_reading_statements_run_and_nothing_changes(known: KnownWorkspace, 
     with pytest.raises(QueryError, match="is not allowed: analytics queries are read-only"):
         views.query(statement.format(root=known.ws.root))
     assert _files(known.ws.root) == before
-    assert views.query("SELECT count(*) FROM toy").fetchall()[0][0] == 200  # the view is still there
+    rows = sum(table.num_rows for table in known.snapshots.values())
+    assert views.query("SELECT count(*) FROM toy").fetchall()[0][0] == rows  # the view is still there
 
 
 def test_reading_statements_of_every_kind_run(known: KnownWorkspace) -> None:
     views = WorkspaceViews(known.ws)
     assert views.query("DESCRIBE toy").fetchall()[0][0] == "customer_id"
-    assert len(views.query("SUMMARIZE toy").fetchall()) == 7
+    assert len(views.query("SUMMARIZE toy").fetchall()) == next(iter(known.snapshots.values())).num_columns
     assert views.query("EXPLAIN SELECT * FROM toy").fetchall()
     with pytest.raises(QueryError, match="exactly one statement"):
         views.query("SELECT 1; SELECT 2")
