@@ -124,7 +124,7 @@ def arrive(source_raw: Path, ws: Workspace, day: date) -> None:
             ]
             where = f"WHERE {ARRIVAL[name]} < $1" if name in ARRIVAL else ""
             query = f"SELECT {', '.join(columns)} FROM read_parquet('{sql_path(source_raw / name)}/*.parquet') {where}"
-            table = con.execute(query, [cutoff]).to_arrow_table()
+            table = con.sql(query, params=[cutoff] if "$1" in query else None).to_arrow_table()
             out.add(write_tables(out.root, {name: table}, part=0))
 
 
