@@ -73,9 +73,10 @@ def main() -> None:
     if not (source / "raw").is_dir():
         cli(["datagen", "--customers", str(args.customers), "--end", str(args.end)], source)
     day0 = args.end + timedelta(days=1 - args.days)
-    arrive(source / "raw", ws, day0)
-    setup = timed(["run", "--from", "features"], ws.root)
-    print(json.dumps({"setup_seconds": setup, "day0": str(day0)}), flush=True)
+    if not ws.models_dir.is_dir():  # else resume on the workspace of an earlier soak
+        arrive(source / "raw", ws, day0)
+        setup = timed(["run", "--from", "features"], ws.root)
+        print(json.dumps({"setup_seconds": setup, "day0": str(day0)}), flush=True)
 
     days = []
     for n in range(1, args.days + 1):
@@ -134,16 +135,15 @@ def day_rows(ws: Workspace, day: date) -> dict[str, int]:
     con.execute("SET TimeZone = 'UTC'")
     stamp = datetime(day.year, day.month, day.day, tzinfo=UTC)
     snapshot = 0
-    for view in sorted(p.name for p in ws.offline_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if view == SCORES_VIEW:
-            continue
-        files = f"{sql_path(view_dir(ws, view))}/*/*.parquet"
+    views = {p.parent.parent.name for p in ws.offline_dir.glob("*/[0-9]*/*.parquet")} - {SCORES_VIEW}
+    for view in sorted(views):
+        files = f"{sql_path(view_dir(ws, view))}/[0-9]*/*.parquet"
         snapshot += con.execute(
             f"SELECT count(*) FROM read_parquet('{files}') WHERE event_timestamp = $1", [stamp]
         ).fetchall()[0][0]
     scores = f"{sql_path(view_dir(ws, SCORES_VIEW) / str(day))}/*.parquet"
     scored = con.execute(f"SELECT count(*) FROM read_parquet('{scores}')").fetchall()[0][0]
-    every = f"{sql_path(ws.offline_dir)}/*/*/*.parquet"
+    every = f"{sql_path(ws.offline_dir)}/*/[0-9]*/*.parquet"
     total = con.execute(f"SELECT count(*) FROM read_parquet('{every}')").fetchall()[0][0]
     return {"snapshot_rows": snapshot, "scored_rows": scored, "offline_rows": total}
 
@@ -171,7 +171,7 @@ def online_mismatches(ws: Workspace, day: date, sample: int) -> int:
         if view_name == SCORES_VIEW:
             path, where = scores_dir, ""
         else:
-            path, where = f"{sql_path(view_dir(ws, view_name))}/*/*.parquet", "AND event_timestamp = $2"
+            path, where = f"{sql_path(view_dir(ws, view_name))}/[0-9]*/*.parquet", "AND event_timestamp = $2"
         quoted = ", ".join(f'"{n}"' for n in names)
         rows = con.execute(
             f"SELECT customer_id, {quoted} FROM read_parquet('{path}') WHERE list_contains($1, customer_id) {where}",
