@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=200, help="customers compared online vs offline per day")
     args = parser.parse_args()
 
-    source, ws = args.root / "source", Workspace.resolve(args.root / "workspace")
+    source, ws = args.root / "source", Workspace.resolve(args.root / "workspace").activate()
     if not (source / "raw").is_dir():
         cli(["datagen", "--customers", str(args.customers), "--end", str(args.end)], source)
     day0 = args.end + timedelta(days=1 - args.days)
