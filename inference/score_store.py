@@ -28,9 +28,9 @@ from propensity.config import Workspace
 from propensity.features.definitions import SCORES_PUSH_SOURCE, SCORES_VIEW
 from propensity.features.pipeline import view_dir
 from propensity.storage import sql_path, staged_directory
+from propensity.workspace_lock import PUSHING
 
 PUSH_ROWS = 50_000  # rows per Feast push call (bounds memory; each call costs about 0.7 s of overhead)
-PUSHING = ".pushing"  # suffix of the marker of a staged date whose online push has begun
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

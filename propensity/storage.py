@@ -12,6 +12,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+PARQUET_MAGIC = b"PAR1"  # the first and last four bytes of every Parquet file
+
 
 class OutputExistsError(FileExistsError):
     """The output holds data and the caller did not ask to overwrite it."""
@@ -91,3 +93,24 @@ def parquet_shape(path: Path) -> tuple[int, int]:
     files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
     footers = [pq.read_metadata(f) for f in files]
     return sum(f.num_rows for f in footers), footers[0].num_columns if footers else 0
+
+
+class DamagedFileError(ValueError):
+    """A Parquet file is truncated or is not Parquet at all."""
+
+
+def check_parquet_files(path: Path, *, fix: str) -> int:
+    """Refuse a damaged Parquet file under ``path`` (a file or a directory, searched recursively): each must
+    start and end with Parquet's magic bytes and have room for its footer (a few bytes read per file, so it is
+    cheap on thousands of files). ``fix`` says what to do; returns the files checked."""
+    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+    for file in files:
+        size = file.stat().st_size
+        with file.open("rb") as handle:
+            head = handle.read(4)
+            handle.seek(max(0, size - 8))
+            tail = handle.read(8)
+        footer = int.from_bytes(tail[:4], "little") if len(tail) == 8 else size
+        if head != PARQUET_MAGIC or tail[4:] != PARQUET_MAGIC or footer + 12 > size:
+            raise DamagedFileError(f"{file} is damaged (truncated, or not a Parquet file): {fix}")
+    return len(files)

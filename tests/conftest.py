@@ -58,14 +58,19 @@ def raw_connection(raw_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    """A head node without CPUs and two worker nodes of one CPU: every task runs away from the driver's node.
-    A fresh cluster per test, as a job would find a cluster it has to itself."""
+def two_worker_cluster() -> Cluster:
+    """A head node without CPUs and two worker nodes of one CPU: every task runs away from the driver's node."""
     cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0})
     for _ in range(2):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
+    return cluster
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """A fresh two-worker cluster per test, as a job would find a cluster it has to itself."""
+    cluster = two_worker_cluster()
     yield cluster
     cluster.shutdown()
 

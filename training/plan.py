@@ -18,6 +18,8 @@ from feast.data_format import ParquetFormat
 from feast.errors import FeastObjectNotFoundException, FeatureViewNotFoundException
 from feast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
+from propensity.storage import DamagedFileError, check_parquet_files
+
 ENTITY_TIMESTAMP = "event_timestamp"
 
 # Feast type -> the DuckDB types a Parquet column may have for it.
@@ -156,6 +158,11 @@ def _describe(plan: ViewPlan) -> dict[str, str]:
             f"feature view {plan.name!r}: no Parquet data at {plan.path}; build the offline store first "
             f"(`propensity features build`)"
         )
+    if "://" not in plan.path:
+        try:
+            check_parquet_files(path, fix="rebuild it (`propensity features build` rewrites whole months)")
+        except DamagedFileError as error:
+            raise TrainingSetError(f"feature view {plan.name!r}: {error}") from None
     query = "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))"
     try:
         return dict(duckdb.execute(query, [[plan.path]]).fetchall())

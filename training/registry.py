@@ -12,8 +12,6 @@ atomically, so readers see either the old or the new production model, never a m
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict
 
 from propensity.drift import DriftProfile
+from propensity.storage import atomic_file, staged_directory
 from training.booster import predict_proba
 from training.matrix import MatrixLayout
 
@@ -132,15 +131,13 @@ class ModelRegistry:
         with self._lock():
             version = max(self.versions(card.category), default=0) + 1
             card = card.model_copy(update={"version": version})
-            target = self._dir(card.category, version)
-            staging = target.parent / f".{target.name}.staging-{uuid.uuid4().hex[:12]}"
-            (staging / "plots").mkdir(parents=True)
-            booster.save_model(str(staging / MODEL_FILE))
-            (staging / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
-            profile.write(staging / PROFILE_FILE)
-            for name, png in plots.items():
-                (staging / "plots" / f"{name}.png").write_bytes(png)
-            staging.rename(target)
+            with staged_directory(self._dir(card.category, version), overwrite=False) as staging:
+                (staging / "plots").mkdir()
+                booster.save_model(str(staging / MODEL_FILE))
+                (staging / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
+                profile.write(staging / PROFILE_FILE)
+                for name, png in plots.items():
+                    (staging / "plots" / f"{name}.png").write_bytes(png)
         return card
 
     def promote(self, category: str, version: int, reason: str) -> None:
@@ -150,10 +147,8 @@ class ModelRegistry:
         with self._lock():
             current = self.production(category)
             history = [*(current.history if current else []), Promotion(version=version, at=_now(), reason=reason)]
-            path = self.root / category / PRODUCTION_FILE
-            aside = path.with_name(f".{PRODUCTION_FILE}.{uuid.uuid4().hex[:12]}")
-            aside.write_text(Production(history=history).model_dump_json(indent=2) + "\n")
-            os.replace(aside, path)
+            with atomic_file(self.root / category / PRODUCTION_FILE) as sink:
+                sink.write((Production(history=history).model_dump_json(indent=2) + "\n").encode())
 
     def production(self, category: str) -> Production | None:
         """The production record of ``category``, or None before its first promotion."""

@@ -47,6 +47,7 @@ from training.registry import ModelCard, ModelRegistry
 from training.splits import TimeSplit, split_cutoffs, split_filter
 from training.training_set import build_training_set, write_training_set
 
+RETRIES = 2  # restarts of a trainer whose process died, and retries of the category it was training
 Progress = Callable[[str, int, int], None]  # (category just finished, done, total)
 Strategy = Literal["auto", "per-category", "data-parallel"]
 
@@ -206,7 +207,14 @@ def _per_category(
     threads = worker_threads(cpus, actors)
     pool = ActorPool([CategoryTrainer.options(num_cpus=threads).remote(data, config, threads) for _ in range(actors)])
     results = pool.map_unordered(lambda actor, c: actor.train.remote(c, champions.get(c)), categories)
-    return ray.get(info), results
+    return ray.get(info), _keeping(data, results)
+
+
+def _keeping(data: ray.ObjectRef, results: Iterator[dict[str, object]]) -> Iterator[dict[str, object]]:
+    """``results``, holding a reference to the trainers' ``data`` until the last one: a trainer restarted after
+    its process died is constructed from it again."""
+    yield from results
+    del data
 
 
 @dataclass(frozen=True)
@@ -250,9 +258,11 @@ def load_splits(
 _load_splits = ray.remote(num_cpus=1, num_returns=2)(load_splits)
 
 
-@ray.remote
+@ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)
 class CategoryTrainer:
-    """Holds the quantized training matrix and trains one category per call."""
+    """Holds the quantized training matrix and trains one category per call. A trainer whose process dies is
+    restarted (it re-quantizes) and its category trained again: training is deterministic, so the model is the
+    one an undisturbed run would have made."""
 
     def __init__(self, data: SplitData, config: TrainConfig, threads: int):
         self.data = data

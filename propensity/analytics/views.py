@@ -104,9 +104,12 @@ class WorkspaceViews:
         """Add view ``name`` over the Parquet files matching ``pattern`` (``<dir>/<dir glob>/<file glob>``), if any."""
         if not _NAME.match(name) or not any(pattern.parent.parent.glob(f"{pattern.parent.name}/{pattern.name}")):
             return False
-        self.con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{sql_path(pattern)}', union_by_name = true)"
-        )
+        try:
+            self.con.execute(
+                f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{sql_path(pattern)}', union_by_name = true)"
+            )
+        except duckdb.Error as error:
+            raise QueryError(f"view {name} cannot read {pattern}: {error}") from None
         self.views[name] = what
         return True
 

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from propensity.config import WORKDIR_ENV, Workspace
 from propensity.datagen.output import ProgressCallback
 from propensity.raysession import cluster_summary
+from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock
 
 console = Console(stderr=True)
 
@@ -66,6 +67,28 @@ def parse_date(value: str | None, option: str) -> date | None:
 def workspace(workdir: Path | None) -> Workspace:
     """The workspace of a command, exported so Feast and child processes share it."""
     return Workspace.resolve(workdir).activate()
+
+
+def writing_workspace(context: typer.Context, workdir: Path | None) -> Workspace:
+    """The workspace of a command that writes into it, locked until the command (``context``) ends; a one-line
+    error when another command holds it."""
+    ws = workspace(workdir)
+    lock = WorkspaceLock(ws, _command(context))
+    try:
+        lock.acquire()
+    except WorkspaceBusyError as error:
+        fail(str(error))
+    context.call_on_close(lock.release)
+    return ws
+
+
+def _command(context: typer.Context) -> str:
+    """``propensity <subcommand ...>`` however the program was started (``python -m propensity``, ...)."""
+    names = []
+    while context.parent is not None:
+        names.append(context.info_name)
+        context = context.parent
+    return " ".join(["propensity", *reversed(names)])
 
 
 def fail(message: str) -> NoReturn:

@@ -38,7 +38,10 @@ def sql(
     """Query every offline dataset of the workspace with DuckDB: raw_<table>, each feature view, scores, labels,
     training_set_<service>, model_metrics, score_drift. Read-only: only SELECT, DESCRIBE, SUMMARIZE, EXPLAIN."""
     ws = workspace(workdir)
-    views = WorkspaceViews(ws)
+    try:
+        views = WorkspaceViews(ws)
+    except QueryError as error:
+        fail(str(error))
     if query is None:
         if out is not None or fmt == "parquet":
             fail("the shell prints its results; give a query to write --out or --format parquet")

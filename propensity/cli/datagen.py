@@ -16,7 +16,7 @@ from propensity.cli._common import (
     describe_validation_error,
     fail,
     progress_bar,
-    workspace,
+    writing_workspace,
 )
 from propensity.config import Workspace
 from propensity.datagen.completejourney import CompleteJourneyConfig, load_completejourney
@@ -36,6 +36,7 @@ _DEFAULTS = SyntheticConfig()
 
 
 def datagen(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     source: Annotated[str, typer.Option(help="synthetic | completejourney (real grocery data).")] = "synthetic",
     customers: Annotated[int, typer.Option(help="Customers to generate (synthetic).")] = _DEFAULTS.customers,
@@ -47,7 +48,7 @@ def datagen(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing raw tables.")] = False,
 ) -> None:
     """Write the raw tables (customers, products, orders, sessions, emails, ...) as Parquet."""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     rows = write_raw(
         ws, source, customers=customers, start=start, end=end, seed=seed, categories=categories,
         workers=workers, overwrite=overwrite,

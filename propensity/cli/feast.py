@@ -10,10 +10,13 @@ from datetime import timedelta
 
 import typer
 
-from propensity.cli._common import WorkdirOption, fail, workspace
+from propensity.cli._common import WorkdirOption, fail, workspace, writing_workspace
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.pipeline import connect, data_range
+from propensity.features.pipeline import check_views, connect, data_range
+
+FIRST_DAY = "2000-01-01T00:00:00"  # before any snapshot
+FEAST_WRITES = {"apply", "materialize", "materialize-incremental", "teardown"}
 
 
 def run_feast(ws: Workspace, args: list[str], *, capture: bool = False) -> subprocess.CompletedProcess[str]:
@@ -27,6 +30,14 @@ def run_feast(ws: Workspace, args: list[str], *, capture: bool = False) -> subpr
     return subprocess.run(
         [executable, *args], cwd=ws.feature_repo, env=env, check=False, capture_output=capture, text=True
     )
+
+
+def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
+    """Arguments of Feast's CLI loading the online views up to the latest snapshot (all of it, or only what is
+    new since the last materialization); a damaged offline file of those views is refused first."""
+    check_views(ws, list(ONLINE_PROFILE_VIEWS))
+    end, views = materialize_end(ws), online_view_options()
+    return ["materialize-incremental", *views, end] if incremental else ["materialize", *views, FIRST_DAY, end]
 
 
 def materialize_end(ws: Workspace) -> str:
@@ -43,5 +54,8 @@ def online_view_options() -> list[str]:
 
 
 def feast(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
-    """Run Feast's CLI in feature_repo/ on this workspace, e.g. `propensity feast apply`."""
-    raise typer.Exit(run_feast(workspace(workdir), ctx.args).returncode)
+    """Run Feast's CLI in feature_repo/ on this workspace, e.g. `propensity feast apply` (commands that write
+    hold the workspace's lock)."""
+    writes = bool(set(ctx.args) & FEAST_WRITES)
+    ws = writing_workspace(ctx, workdir) if writes else workspace(workdir)
+    raise typer.Exit(run_feast(ws, ctx.args).returncode)

@@ -18,10 +18,12 @@ from propensity.cli._common import (
     progress_bar,
     use_ray,
     workspace,
+    writing_workspace,
 )
-from propensity.cli.feast import materialize_end, online_view_options, run_feast
+from propensity.cli.feast import materialize_args, run_feast
 from propensity.features.governance import check_store
 from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
+from propensity.storage import DamagedFileError
 
 app = typer.Typer(
     rich_markup_mode=None, help="Build, register, serve and check the customer features.", no_args_is_help=True
@@ -30,6 +32,7 @@ app = typer.Typer(
 
 @app.command()
 def build(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Build only this snapshot date (YYYY-MM-DD).")] = None,
     cadence_days: Annotated[int, typer.Option(help="Days between snapshots over the history.")] = 7,
@@ -38,7 +41,7 @@ def build(
 ) -> None:
     """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
     (product text embeddings run on Ray)."""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     day = parse_date(as_of, "--as-of")
     try:
         config = BuildConfig(cadence_days=cadence_days, buckets=buckets)
@@ -61,9 +64,9 @@ def build(
 
 
 @app.command()
-def apply(workdir: WorkdirOption = None) -> None:
+def apply(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
     """Register the entity, feature views and services with Feast (`feast apply` in feature_repo/)."""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     try:
         workspace_catalog(ws)
     except (ValueError, FileNotFoundError) as error:
@@ -73,20 +76,20 @@ def apply(workdir: WorkdirOption = None) -> None:
 
 @app.command()
 def materialize(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     incremental: Annotated[bool, typer.Option(help="Only what is new since the last materialization.")] = False,
 ) -> None:
     """Load the latest values of the online feature views into the online store (`feast materialize`); scores
     reach it when `propensity score` pushes them."""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     try:
-        end = materialize_end(ws)
+        args = materialize_args(ws, incremental=incremental)
+    except DamagedFileError as error:
+        fail(str(error))
     except (ValueError, duckdb.Error) as error:
         fail(f"{error}; build the features first (`propensity features build`)")
-    views = online_view_options()
-    if incremental:
-        raise typer.Exit(run_feast(ws, ["materialize-incremental", *views, end]).returncode)
-    raise typer.Exit(run_feast(ws, ["materialize", *views, "2000-01-01T00:00:00", end]).returncode)
+    raise typer.Exit(run_feast(ws, args).returncode)
 
 
 @app.command()

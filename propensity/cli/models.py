@@ -19,6 +19,7 @@ from propensity.cli._common import (
     progress_bar,
     use_ray,
     workspace,
+    writing_workspace,
 )
 from propensity.config import Workspace
 from training.plan import TrainingSetError
@@ -30,6 +31,7 @@ app = typer.Typer(rich_markup_mode=None, help="The model registry.", no_args_is_
 
 
 def train(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     categories: Annotated[str, typer.Option(help="`all` or comma-separated category names.")] = "all",
     feature_service: Annotated[str, typer.Option(help="Feast feature service to train on.")] = "propensity_v1",
@@ -41,7 +43,7 @@ def train(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Train one XGBoost model per category on the workspace's labels, register them, promote the winners."""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     wanted = name_list(categories)
     try:
         config = TrainConfig(

@@ -24,12 +24,13 @@ from inference.scoring import MAX_PSI, ScoreConfig, ScoreError, ScoringRun, scor
 from propensity.analytics import reports
 from propensity.analytics.output import write_result
 from propensity.analytics.views import QueryError, WorkspaceViews
-from propensity.cli._common import RayAddressOption, WorkdirOption, console, fail, use_ray, workspace
+from propensity.cli._common import RayAddressOption, WorkdirOption, console, fail, use_ray, writing_workspace
 from propensity.cli.datagen import write_raw
-from propensity.cli.feast import materialize_end, online_view_options, run_feast
+from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import Workspace
 from propensity.datagen.output import ProgressCallback, read_manifest
 from propensity.datagen.synthetic import SyntheticConfig
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.pipeline import BuildReport, build_features
 from propensity.raysession import quiet_ray_data
 from propensity.storage import OutputExistsError, atomic_file, is_nonempty_dir, parquet_shape
@@ -73,6 +74,7 @@ class PipelineRun:
 
 
 def run(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     source: Annotated[str, typer.Option(help="synthetic | completejourney.")] = "synthetic",
     customers: Annotated[int, typer.Option(help="Customers to generate (synthetic).")] = _DATA.customers,
@@ -88,7 +90,7 @@ def run(
     """Run the pipeline: raw data, features, Feast registry, online store, labels, training set, a model per
     category, scores pushed to Feast, and an analytics summary."""
     chosen = _stretch(from_stage, to_stage)
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     use_ray(ray_address)
     quiet_ray_data()
     started = datetime.now(UTC)
@@ -175,8 +177,8 @@ def _apply(state: PipelineRun, progress: ProgressCallback) -> str:
 
 
 def _materialize(state: PipelineRun, progress: ProgressCallback) -> str:
-    _feast(state.ws, ["materialize", *online_view_options(), "2000-01-01T00:00:00", materialize_end(state.ws)])
-    return f"{len(online_view_options()) // 2} online views loaded"
+    _feast(state.ws, materialize_args(state.ws))
+    return f"{len(ONLINE_PROFILE_VIEWS)} online views loaded"
 
 
 def _labels(state: PipelineRun, progress: ProgressCallback) -> str:

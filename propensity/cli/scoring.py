@@ -19,13 +19,14 @@ from propensity.cli._common import (
     name_list,
     parse_date,
     use_ray,
-    workspace,
+    writing_workspace,
 )
 from propensity.config import Workspace
 from training.plan import TrainingSetError
 
 
 def score(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     as_of: Annotated[
         str | None, typer.Option(help="Scoring date, YYYY-MM-DD [default: the day after the last event].")
@@ -43,7 +44,7 @@ def score(
 ) -> None:
     """Score every eligible customer with each category's production model and publish the scores as the
     `customer_propensity` Feast view (offline; online too when the date is the latest scored)."""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     wanted = name_list(categories)
     day = parse_date(as_of, "--as-of")
     try:

@@ -17,7 +17,7 @@ from propensity.cli._common import (
     describe_validation_error,
     fail,
     use_ray,
-    workspace,
+    writing_workspace,
 )
 from propensity.storage import OutputExistsError, parquet_shape
 from training.labels import LabelConfig, build_labels
@@ -26,6 +26,7 @@ from training.training_set import build_training_set, write_training_set
 
 
 def labels(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     cadence: Annotated[str, typer.Option(help="Cutoffs: monthly, weekly or <N>d.")] = "monthly",
     horizon_days: Annotated[int, typer.Option(help="Label window after each cutoff, in days.")] = 30,
@@ -35,7 +36,7 @@ def labels(
     last: Annotated[str | None, typer.Option(help="No cutoff after this date (YYYY-MM-DD).")] = None,
 ) -> None:
     """Label every eligible customer at each cutoff: did they buy in each category within the horizon?"""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     try:
         config = LabelConfig(
             cadence=cadence,
@@ -58,6 +59,7 @@ def labels(
 
 
 def training_set(
+    ctx: typer.Context,
     workdir: WorkdirOption = None,
     feature_service: Annotated[str, typer.Option(help="Feast feature service to join.")] = "propensity_v1",
     features: Annotated[
@@ -74,7 +76,7 @@ def training_set(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
-    ws = workspace(workdir)
+    ws = writing_workspace(ctx, workdir)
     wanted: list[str] | str = [f.strip() for f in features.split(",") if f.strip()] if features else feature_service
     target = out or ws.training_sets_dir / (feature_service if features is None else "custom")
     entities = labels_path or ws.labels_dir

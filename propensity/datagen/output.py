@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from propensity import __version__
 from propensity.datagen.schema import MANIFEST_FILE, RAW_SCHEMAS, conform
-from propensity.storage import staged_directory, write_parquet
+from propensity.storage import check_parquet_files, staged_directory, write_parquet
 
 
 def part_path(root: Path, table: str, part: int) -> Path:
@@ -80,3 +80,38 @@ def read_table(raw_dir: Path, name: str, columns: list[str] | None = None) -> pa
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while a generator works."""
+
+
+def check_raw_files(raw_dir: Path) -> None:
+    """Refuse raw tables that a pipeline cannot read as their schema says: a damaged file, a missing column
+    or a column of another type (extra columns are allowed)."""
+    fix = "re-create the raw data (`propensity datagen --overwrite`, or your export)"
+    for name, schema in RAW_SCHEMAS.items():
+        table_dir = raw_dir / name
+        if not table_dir.is_dir():
+            raise FileNotFoundError(f"raw table {name!r} is missing from {raw_dir}: {fix}")
+        check_parquet_files(table_dir, fix=fix)
+        for file in sorted(table_dir.glob("*.parquet")):
+            found = pq.read_schema(file)
+            for field in schema:
+                if field.name not in found.names:
+                    raise ValueError(f"raw table {name!r}: {file} has no column {field.name!r}: {fix}")
+                have = found.field(field.name).type
+                if not _compatible(have, field.type):
+                    naive = " (no time zone)" if pa.types.is_timestamp(have) and have.tz is None else ""
+                    raise ValueError(
+                        f"raw table {name!r}: column {field.name!r} in {file} is {have}{naive}, not {field.type}: {fix}"
+                    )
+
+
+def _compatible(found: pa.DataType, expected: pa.DataType) -> bool:
+    """Whether a column of type ``found`` reads as ``expected``: timestamps must carry a time zone."""
+    if pa.types.is_timestamp(expected):
+        return pa.types.is_timestamp(found) and found.tz is not None
+    kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    for kind in kinds:
+        if kind(expected):
+            return kind(found) or (pa.types.is_floating(expected) and pa.types.is_integer(found))
+    if pa.types.is_string(expected):
+        return pa.types.is_string(found) or pa.types.is_large_string(found)
+    return found.equals(expected)

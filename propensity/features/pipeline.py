@@ -32,13 +32,13 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field
 
 from propensity.config import Workspace
-from propensity.datagen.output import read_manifest, read_table
+from propensity.datagen.output import check_raw_files, read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
 from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
 from propensity.features.embedding import customer_embeddings, embed_products
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
-from propensity.storage import replace_directory, write_parquet
+from propensity.storage import check_parquet_files, replace_directory, write_parquet
 
 GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
 
@@ -46,6 +46,7 @@ GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
 CUSTOMERS_PER_BUCKET = 50_000
 ROW_GROUP_ROWS = 8_192  # readers of a key range (training sets) skip the other row groups of a month file
 LAYOUT_FILE = "_layout.json"
+REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
 
 
 class BuildConfig(BaseModel):
@@ -71,6 +72,7 @@ class BuildReport:
 def workspace_catalog(ws: Workspace) -> tuple[View, ...]:
     """The feature catalog for the categories of this workspace's raw data."""
     read_manifest(ws.raw_dir)  # a clear error when there is no raw data yet
+    check_raw_files(ws.raw_dir)
     categories = read_table(ws.raw_dir, "categories", columns=["category"]).column("category").to_pylist()
     return build_catalog(categories)
 
@@ -253,6 +255,7 @@ def _write_months(
         rows = table.filter(pc.equal(months, month_dir.name))
         published = view_dir(ws, view) / month_dir.name / name
         if replacing is not None and published.is_file():
+            check_parquet_files(published, fix=REBUILD)
             old = pq.read_table(published)
             stale = pa.array([datetime(d.year, d.month, d.day, tzinfo=UTC) for d in replacing], type=TIMESTAMP)
             old = old.filter(pc.invert(pc.is_in(old.column("event_timestamp"), value_set=stale)))
@@ -266,6 +269,12 @@ def _write_months(
             rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
             write_parquet(rows, month_dir / name, row_group_size=ROW_GROUP_ROWS)
     return table.num_rows
+
+
+def check_views(ws: Workspace, views: list[str]) -> None:
+    """Refuse to serve ``views`` when one of their offline files is damaged (:class:`DamagedFileError`)."""
+    for view in views:
+        check_parquet_files(view_dir(ws, view), fix=REBUILD)
 
 
 def view_dir(ws: Workspace, view: str) -> Path:
