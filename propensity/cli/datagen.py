@@ -74,26 +74,31 @@ def write_raw(
 ) -> dict[str, int]:
     """Validate every input, refuse a non-empty output without ``overwrite``, then generate, reporting to
     ``progress`` (default: a progress bar of its own)."""
-    if source not in Source.__members__:
-        fail(f"unknown source {source!r}; choose one of: {', '.join(Source.__members__)}")
     if workers < 0:
         fail(f"workers must be >= 0 (got {workers})")
+    config = raw_config(source, customers=customers, start=start, end=end, seed=seed, categories=categories)
     try:
-        if source == Source.synthetic:
-            config: SyntheticConfig | CompleteJourneyConfig = SyntheticConfig(
-                customers=customers, start=start, end=end, seed=seed
-            )
-        else:
-            config = CompleteJourneyConfig(categories=categories)
         ensure_writable(ws.raw_dir, overwrite=overwrite)
-    except ValidationError as error:
-        fail(describe_validation_error(error))
     except OutputExistsError as error:
         fail(str(error))
     if progress is not None:
         return _generate(ws, config, overwrite, workers, progress)
     with progress_bar(f"datagen ({source})") as bar:
         return _generate(ws, config, overwrite, workers, bar)
+
+
+def raw_config(
+    source: str, *, customers: int, start: str | date, end: str | date, seed: int, categories: int = 24
+) -> SyntheticConfig | CompleteJourneyConfig:
+    """The generator's configuration of ``source``, or a one-line error naming what is wrong."""
+    if source not in Source.__members__:
+        fail(f"unknown source {source!r}; choose one of: {', '.join(Source.__members__)}")
+    try:
+        if source == Source.synthetic:
+            return SyntheticConfig(customers=customers, start=start, end=end, seed=seed)
+        return CompleteJourneyConfig(categories=categories)
+    except ValidationError as error:
+        fail(describe_validation_error(error))
 
 
 def _generate(

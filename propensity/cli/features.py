@@ -7,12 +7,15 @@ from typing import Annotated
 import duckdb
 import typer
 from feast import FeatureStore
+from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
     console,
+    describe_validation_error,
     fail,
     parse_date,
     progress_bar,
@@ -46,6 +49,8 @@ def build(
     try:
         config = BuildConfig(cadence_days=cadence_days, buckets=buckets)
         views = workspace_catalog(ws)
+    except ValidationError as error:
+        fail(describe_validation_error(error))
     except (ValueError, FileNotFoundError) as error:
         fail(str(error))
     use_ray(ray_address)
@@ -103,7 +108,7 @@ def check(workdir: WorkdirOption = None) -> None:
         fail(f"{error}; run `propensity features apply` first")
     if report.problems:
         for problem in report.problems:
-            console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     for kind, names in (("all null", report.all_null), ("constant", report.constant)):
         if names:

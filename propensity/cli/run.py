@@ -16,6 +16,7 @@ from typing import Annotated, Literal, NoReturn, get_args
 import duckdb
 import typer
 from feast.errors import FeastError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
@@ -25,7 +26,7 @@ from propensity.analytics import reports
 from propensity.analytics.output import write_result
 from propensity.analytics.views import QueryError, WorkspaceViews
 from propensity.cli._common import RayAddressOption, WorkdirOption, console, fail, use_ray, writing_workspace
-from propensity.cli.datagen import write_raw
+from propensity.cli.datagen import raw_config, write_raw
 from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import Workspace
 from propensity.datagen.output import ProgressCallback, read_manifest
@@ -90,6 +91,7 @@ def run(
     """Run the pipeline: raw data, features, Feast registry, online store, labels, training set, a model per
     category, scores pushed to Feast, and an analytics summary."""
     chosen = _stretch(from_stage, to_stage)
+    raw_config(source, customers=customers, start=start, end=end, seed=seed)  # refuse bad options before any work
     ws = writing_workspace(ctx, workdir)
     use_ray(ray_address)
     quiet_ray_data()
@@ -148,7 +150,7 @@ def _updater(view: Progress, task: TaskID) -> ProgressCallback:
 
 def _fail(stage: Stage, message: str | None) -> NoReturn:
     if message:
-        console.print(f"[bold red]error:[/] {stage}: {message}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {stage}: {escape(message)}", highlight=False, soft_wrap=True)
     console.print(f"fix it, then resume with `propensity run --from {stage}` (earlier stages' output is kept)")
     raise typer.Exit(2)
 

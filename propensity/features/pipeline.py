@@ -46,6 +46,7 @@ GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
 CUSTOMERS_PER_BUCKET = 50_000
 ROW_GROUP_ROWS = 8_192  # readers of a key range (training sets) skip the other row groups of a month file
 LAYOUT_FILE = "_layout.json"
+MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
 
 
@@ -89,6 +90,27 @@ def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     return first, last
 
 
+def check_raw_values(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse raw numbers that would poison the features: NaN, infinities or magnitudes beyond ``MAX_RAW_VALUE``
+    (a unit or parsing error upstream), with the table, the column and how many."""
+    for name, schema in RAW_SCHEMAS.items():
+        numeric = [f.name for f in schema if pa.types.is_floating(f.type)]
+        if not numeric:
+            continue
+        counts = con.execute(
+            "SELECT "
+            + ", ".join(f'count(*) FILTER (NOT (abs("{c}") <= {MAX_RAW_VALUE}))' for c in numeric)
+            + f" FROM raw_{name}"
+        ).fetchall()[0]
+        bad = {column: n for column, n in zip(numeric, counts, strict=True) if n}
+        if bad:
+            detail = ", ".join(f"{column!r}: {n:,}" for column, n in bad.items())
+            raise ValueError(
+                f"raw table {name!r} has values that are NaN, infinite or beyond ±{MAX_RAW_VALUE:.0e} ({detail}); "
+                "fix them at the source (nulls are allowed for unknown values)"
+            )
+
+
 def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
     """Snapshot dates over the whole history: a fixed grid (Mondays for weekly) after the first event, plus the
     day after the last event, so the latest snapshot sees all data."""
@@ -126,11 +148,17 @@ def build_features(
     config = config or BuildConfig()
     views = workspace_catalog(ws)
     ws.offline_dir.mkdir(parents=True, exist_ok=True)
+    con = connect(ws)
+    first, last = data_range(con)
+    if as_of is not None and not first < as_of <= last + timedelta(days=1):
+        raise ValueError(
+            f"--as-of {as_of} is outside the data: pick a date after {first} and up to {last + timedelta(days=1)}"
+        )
+    check_raw_values(con)
     with FileLock(ws.offline_dir / ".build.lock"):
         products = embed_products(ws)
-        con = connect(ws)
         buckets = _layout_buckets(ws, con, config.buckets)
-        dates = [as_of] if as_of else snapshot_dates(*data_range(con), config.cadence_days)
+        dates = [as_of] if as_of else snapshot_dates(first, last, config.cadence_days)
         since = min(dates) - timedelta(days=HISTORY_DAYS + config.cadence_days)
         con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(_raw_relations(), str(since), str(max(dates)))}")
         created = datetime.now(UTC)

@@ -3,6 +3,7 @@ has written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +18,8 @@ import psutil
 
 class WorkerKiller(threading.Thread):
     """Kills (SIGKILL) the first Ray worker process whose title (``ray::<task or actor method>``) contains
-    ``running``, once, within ``timeout`` seconds of starting; ``killed`` holds its title afterwards."""
+    ``running``, once, within ``timeout`` seconds of starting; ``killed`` holds its title afterwards. Only
+    workers of a Ray cluster this process started (its descendants) are candidates."""
 
     def __init__(self, running: str, timeout: float = 300):
         super().__init__(daemon=True)
@@ -27,12 +29,13 @@ class WorkerKiller(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + self.timeout
         while self.killed is None and time.monotonic() < deadline:
-            for proc in psutil.process_iter(["pid", "cmdline"]):
-                title = " ".join(proc.info["cmdline"] or [])
-                if title.startswith("ray::") and self.running in title:
-                    os.kill(proc.info["pid"], signal.SIGKILL)
-                    self.killed = title
-                    return
+            for proc in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):  # it may exit between listing and reading
+                    title = " ".join(proc.cmdline())
+                    if title.startswith("ray::") and self.running in title:
+                        proc.kill()
+                        self.killed = title
+                        return
             time.sleep(0.02)
 
 

@@ -1,0 +1,113 @@
+"""Bad input to every command: wrong types, out-of-range and non-finite numbers, unknown or hostile names,
+impossible dates. Each is refused with a one-line message saying what is wrong, before anything is written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from propensity.cli import app
+from propensity.cli.feast import run_feast
+from propensity.config import Workspace
+
+runner = CliRunner()
+HOSTILE = "x'; DROP TABLE raw_orders; --"
+
+
+@pytest.fixture(scope="module")
+def ws(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A copy of the model workspace (raw data, features, labels, registry; no models)."""
+    ws = Workspace.resolve(tmp_path_factory.mktemp("bad") / "ws").activate()
+    for part in ("raw", "offline", "labels"):
+        shutil.copytree(model_workspace.root / part, ws.root / part)
+    assert run_feast(ws, ["apply"], capture=True).returncode == 0
+    return ws
+
+
+def _snapshot(root: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
+
+
+def _refused(ws: Workspace, args: list[str], message: str) -> None:
+    before = _snapshot(ws.root)
+    result = runner.invoke(app, [*args, "--workdir", str(ws.root)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, output
+    assert "Traceback" not in result.output and not (result.exception and result.exit_code != 2)
+    assert message in output, output
+    assert _snapshot(ws.root) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["datagen", "--customers", "0"], "customers: Input should be greater than or equal to 1 (got 0)"),
+        (["datagen", "--customers", "many"], "Invalid value for '--customers'"),
+        (["datagen", "--start", "2025-13-01"], "month value is outside expected range"),
+        (["datagen", "--end", "2023-01-01"], "must be after start"),
+        (["datagen", "--source", HOSTILE], f"unknown source {HOSTILE!r}"),
+        (["run", "--customers", "-5", "--to", "data"], "customers: Input should be greater than or equal to 1"),
+        (["run", "--from", HOSTILE], "is not a stage"),
+        (["features", "build", "--as-of", "2025-02-30"], "day is out of range for month"),
+        (["features", "build", "--as-of", "1999-01-01"], "--as-of 1999-01-01 is outside the data"),
+        (["features", "build", "--cadence-days", "0"], "cadence_days: Input should be greater than or equal to 1"),
+        (["features", "build", "--buckets", "100000"], "buckets: Input should be less than or equal to 4096"),
+        (["labels", "--horizon-days", "0"], "horizon_days: Input should be greater than or equal to 1"),
+        (["labels", "--cadence", HOSTILE], "cadence: use `monthly`, `weekly` or a number of days"),
+        (["training-set", "--feature-service", HOSTILE], f'unknown feature service "{HOSTILE}"'),
+        (["training-set", "--labels", "/no/such/labels.parquet"], "no label rows at /no/such/labels.parquet"),
+        (["train", "--categories", "../../etc"], "unknown category ../../etc"),
+        (["train", "--categories", f"photo_books,{HOSTILE}"], f"unknown category {HOSTILE}"),
+        (["train", "--strategy", "fastest"], "'fastest' is not one of"),
+        (["score", "--as-of", "2025-03-01T00:00"], "is not a date"),
+        (["score", "--max-psi", "nan"], "max_psi: Input should be greater than 0 (got nan)"),
+        (["score", "--max-psi", "-1"], "max_psi: Input should be greater than 0"),
+        (["score", "--workers", "0"], "workers: Input should be greater than or equal to 1"),
+        (["sql", f"SELECT 1; {HOSTILE.split(';')[1]}"], "DROP is not allowed"),
+        (["sql", "COPY raw_orders TO 'x.csv'"], "COPY is not allowed"),
+        (["sql", "SELECT * FROM nothing_here"], "Table with name nothing_here does not exist"),
+        (["sql", "SELECT 1", "--format", "xml"], "'xml' is not one of"),
+        (["report", "drift", "--view", HOSTILE], f'no feature view "{HOSTILE}" in the offline store'),
+        (["report", "coverage", "--date", "yesterday"], "--date 'yesterday' is not a date"),
+        (["report", "lift", "--horizon-days", "-3"], "Invalid value for '--horizon-days'"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(ws: Workspace, args: list[str], message: str) -> None:
+    _refused(ws, args, message)
+
+
+def test_scoring_without_models_says_what_to_run(ws: Workspace) -> None:
+    _refused(ws, ["score", "--categories", HOSTILE], "no production model")
+
+
+@pytest.fixture
+def raw_only(ws: Workspace, tmp_path: Path) -> Workspace:
+    """A workspace holding only a copy of the raw data (to be spoilt by the test)."""
+    copy = Workspace.resolve(tmp_path / "raw_only")
+    shutil.copytree(ws.raw_dir, copy.raw_dir)
+    return copy
+
+
+@pytest.mark.parametrize("name", ["men's shoes", "a/b", "DROP TABLE x", "x;--", "Ünïcode"])
+def test_a_category_name_that_is_not_an_identifier_is_refused(raw_only: Workspace, name: str) -> None:
+    path = raw_only.raw_dir / "categories" / "part-00000.parquet"
+    table = pq.read_table(path)
+    names = table.column("category").to_pylist()
+    names[0] = name
+    pq.write_table(table.set_column(table.schema.get_field_index("category"), "category", pa.array(names)), path)
+    _refused(raw_only, ["features", "build"], f"category {name!r} is not a valid identifier")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 1e300])
+def test_non_finite_or_absurd_raw_amounts_are_refused(raw_only: Workspace, value: float) -> None:
+    path = sorted((raw_only.raw_dir / "orders").glob("*.parquet"))[0]
+    table = pq.read_table(path)
+    amounts = table.column("amount").to_pylist()
+    amounts[0] = value
+    pq.write_table(table.set_column(table.schema.get_field_index("amount"), "amount", pa.array(amounts)), path)
+    _refused(raw_only, ["features", "build"], "raw table 'orders' has values that are NaN, infinite or beyond")
