@@ -78,8 +78,10 @@ def main() -> None:
         setup = timed(["run", "--from", "features"], ws.root)
         print(json.dumps({"setup_seconds": setup, "day0": str(day0)}), flush=True)
 
+    scored = sorted(p.name for p in view_dir(ws, SCORES_VIEW).iterdir() if not p.name.startswith("."))
+    resume = (date.fromisoformat(scored[-1]) - day0).days + 1  # an interrupted soak goes on from its last day
     days = []
-    for n in range(1, args.days + 1):
+    for n in range(max(1, resume), args.days + 1):
         day = day0 + timedelta(days=n)
         record: dict[str, object] = {"day": str(day)}
         began = time.perf_counter()
