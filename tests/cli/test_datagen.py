@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from propensity.cli import app
 from propensity.datagen.output import read_manifest
 from propensity.datagen.synthetic import CHUNK_SIZE
+from propensity.workspace_lock import LOCK_FILE
 
 runner = CliRunner()
 TINY = ["--customers", "300", "--start", "2024-01-01", "--end", "2024-06-30", "--workers", "1"]
@@ -78,14 +79,15 @@ def test_overwrite_replaces_the_data(isolated_workspace: Path) -> None:
     result = runner.invoke(app, ["datagen", *TINY, "--seed", "2", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert read_manifest(isolated_workspace / "raw")["source"]["seed"] == 2
-    assert [p.name for p in isolated_workspace.iterdir()] == ["raw"]
+    assert [p.name for p in isolated_workspace.iterdir() if p.name != LOCK_FILE] == ["raw"]  # nothing left aside
 
 
 def test_run_keeps_the_raw_data_unless_fresh(isolated_workspace: Path, ray_session) -> None:
     first = runner.invoke(app, ["run", "--customers", "200", "--to", "data"])
     assert first.exit_code == 0, first.output
     manifest = read_manifest(isolated_workspace / "raw")
-    assert sorted(p.name for p in isolated_workspace.iterdir()) == ["raw", "reports"]  # no stage after --to ran
+    listing = sorted(p.name for p in isolated_workspace.iterdir() if p.name != LOCK_FILE)
+    assert listing == ["raw", "reports"]  # no stage after --to ran
     second = runner.invoke(app, ["run", "--customers", "300", "--to", "data"])
     assert second.exit_code == 0 and "synthetic (kept;" in second.output
     assert read_manifest(isolated_workspace / "raw") == manifest
