@@ -150,10 +150,8 @@ def build_features(
     ws.offline_dir.mkdir(parents=True, exist_ok=True)
     con = connect(ws)
     first, last = data_range(con)
-    if as_of is not None and not first < as_of <= last + timedelta(days=1):
-        raise ValueError(
-            f"--as-of {as_of} is outside the data: pick a date after {first} and up to {last + timedelta(days=1)}"
-        )
+    if as_of is not None and as_of <= first:
+        raise ValueError(f"--as-of {as_of} is before the data (first event on {first}): pick a later date")
     check_raw_values(con)
     with FileLock(ws.offline_dir / ".build.lock"):
         products = embed_products(ws)

@@ -54,7 +54,7 @@ def _refused(ws: Workspace, args: list[str], message: str) -> None:
         (["run", "--customers", "-5", "--to", "data"], "customers: Input should be greater than or equal to 1"),
         (["run", "--from", HOSTILE], "is not a stage"),
         (["features", "build", "--as-of", "2025-02-30"], "day is out of range for month"),
-        (["features", "build", "--as-of", "1999-01-01"], "--as-of 1999-01-01 is outside the data"),
+        (["features", "build", "--as-of", "1999-01-01"], "--as-of 1999-01-01 is before the data"),
         (["features", "build", "--cadence-days", "0"], "cadence_days: Input should be greater than or equal to 1"),
         (["features", "build", "--buckets", "100000"], "buckets: Input should be less than or equal to 4096"),
         (["labels", "--horizon-days", "0"], "horizon_days: Input should be greater than or equal to 1"),
