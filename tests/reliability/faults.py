@@ -57,14 +57,17 @@ def finish(process: subprocess.Popen[str], timeout: float = 600) -> tuple[int, s
     return process.returncode, out + err
 
 
-def kill_when(process: subprocess.Popen[str], condition: Callable[[], bool], timeout: float = 300) -> bool:
-    """SIGKILL ``process`` and its children (Feast's CLI, ...) as soon as ``condition()`` holds; False if it
-    ended or timed out first."""
+def kill_when(
+    process: subprocess.Popen[str], condition: Callable[[], bool], timeout: float = 300, *, kill: bool = True
+) -> bool:
+    """SIGKILL ``process`` and its children (Feast's CLI, ...) as soon as ``condition()`` holds (or, without
+    ``kill``, only wait for it); False if the process ended or the wait timed out first."""
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
         if condition():
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+            if kill:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
             return True
         time.sleep(0.02)
     return False

@@ -1,6 +1,6 @@
 """Faults injected into real jobs on a two-worker Ray cluster started here: a Ray worker killed while it builds a
-training set, trains or scores; the driver killed mid-build; a materialize killed half-way; two pipelines
-started on one workspace at once. Each job must finish with the answer an undisturbed run gives, or fail with a
+training set, trains or scores; the driver killed mid-build while a second writer is refused; a materialize
+killed half-way. Each job must finish with the answer an undisturbed run gives, or fail with a
 clear message and leave what was committed intact; a re-run must succeed.
 
 The undisturbed answers come from the ``clean`` copy of a generated workspace, built in this process; the
@@ -29,6 +29,7 @@ from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import view_dir
 from propensity.storage import sql_path
+from propensity.workspace_lock import HOLDER_FILE
 from tests.conftest import two_worker_cluster
 from tests.reliability.faults import WorkerKiller, finish, kill_when, propensity
 from training.registry import ModelRegistry
@@ -117,9 +118,16 @@ def test_a_worker_killed_while_scoring(clean: Workspace, faulty: Workspace, ray_
 def test_the_driver_killed_mid_build_loses_nothing_and_a_rerun_finishes(
     clean: Workspace, faulty: Workspace, ray_cluster
 ) -> None:
+    """Also: a second writer started meanwhile is refused naming the first, and a reader works throughout."""
     before = _offline_content(faulty)
     assert before == _offline_content(clean)
     build = propensity(faulty.root, "features", "build", ray_address=ray_cluster.address)
+    assert kill_when(build, lambda: (faulty.root / HOLDER_FILE).exists(), kill=False)
+    code, output = finish(propensity(faulty.root, "labels"))
+    assert code == 2 and f"is in use by `propensity features build` (pid {build.pid}" in " ".join(output.split())
+    code, output = finish(propensity(faulty.root, "sql", "SELECT count(*) AS n FROM customer_profile"))
+    assert code == 0, output[-2000:]
+
     staging = faulty.offline_dir / ".staging"
     assert kill_when(build, lambda: any(staging.glob("*/*/*/*.parquet"))), "the build ended before the kill"
     assert any(staging.iterdir())  # the kill left a staged batch behind, outside every view
@@ -151,18 +159,6 @@ def test_a_materialize_killed_half_way_then_rerun_serves_the_latest_rows(faulty:
         for i, customer in enumerate(customers):
             for name in names:
                 assert _same(online[name][i], rows[customer][name]), (view, customer, name)
-
-
-def test_two_pipelines_at_once_one_runs_the_other_is_refused(isolated_workspace: Path, ray_cluster) -> None:
-    args = ("run", "--customers", "300", "--start", "2025-01-01", "--end", "2025-02-28", "--to", "features")
-    first, second = (propensity(isolated_workspace, *args, ray_address=ray_cluster.address) for _ in range(2))
-    (code_a, out_a), (code_b, out_b) = finish(first), finish(second)
-    assert sorted([code_a, code_b]) == [0, 2], out_a[-2000:] + out_b[-2000:]
-    winner, loser = (first, out_b) if code_a == 0 else (second, out_a)
-    assert f"is in use by `propensity run` (pid {winner.pid}" in " ".join(loser.split())
-    assert not (isolated_workspace / ".lock.json").exists()  # released by the winner
-    code, output = finish(propensity(isolated_workspace, "sql", "SELECT count(*) AS n FROM customer_profile"))
-    assert code == 0 and "n" in output
 
 
 def _offline_content(ws: Workspace) -> dict[str, tuple]:
