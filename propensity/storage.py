@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -9,7 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 PARQUET_MAGIC = b"PAR1"  # the first and last four bytes of every Parquet file
@@ -61,6 +65,15 @@ def replace_directory(source: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def link_file(source: Path, target: Path) -> None:
+    """Make ``target`` the same file as ``source``: a hard link (no bytes copied), or a copy where the file
+    system has no hard links. Only for files never changed in place (the offline store's are replaced whole)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def sql_path(path: Path) -> str:
     """``path`` as the body of a DuckDB string literal (quotes doubled)."""
     return str(path).replace("'", "''")
@@ -79,13 +92,33 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet(table: pa.Table, path: Path, *, row_group_size: int | None = None) -> None:
+def write_parquet(
+    table: pa.Table, path: Path, *, row_group_size: int | None = None, group_by: str | None = None
+) -> None:
     """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads).
 
-    ``row_group_size`` (rows) bounds the row groups; readers filtering on a sorted column skip whole groups.
+    ``row_group_size`` (rows) bounds the row groups; with ``group_by``, a column the table is sorted by, a row
+    group also ends wherever its value changes. Readers filtering on a sorted column skip whole groups.
     """
     with atomic_file(path) as sink:
-        pq.write_table(table, sink, coerce_timestamps="us", compression="zstd", row_group_size=row_group_size)
+        if group_by is None:
+            pq.write_table(table, sink, coerce_timestamps="us", compression="zstd", row_group_size=row_group_size)
+            return
+        with pq.ParquetWriter(sink, table.schema, coerce_timestamps="us", compression="zstd") as writer:
+            for run in _runs(table, group_by):
+                writer.write_table(run, row_group_size=row_group_size)
+
+
+def _runs(table: pa.Table, column: str) -> list[pa.Table]:
+    """``table`` cut wherever ``column`` changes value (zero-copy slices, in order)."""
+    values = table.column(column)
+    if table.num_rows == 0:
+        return [table]
+    after, before = values.slice(1), values.slice(0, len(values) - 1)
+    both_null = pc.and_(pc.is_null(after), pc.is_null(before))
+    changed = pc.and_not(pc.not_equal(after, before).fill_null(True), both_null)
+    cuts = [0, *(np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist(), table.num_rows]
+    return [table.slice(start, end - start) for start, end in itertools.pairwise(cuts)]
 
 
 def parquet_shape(path: Path) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from propensity.storage import DamagedFileError, atomic_file, check_parquet_files
+from propensity.storage import DamagedFileError, atomic_file, check_parquet_files, write_parquet
 
 
 def test_a_file_appears_only_when_complete(tmp_path: Path) -> None:
@@ -47,3 +47,17 @@ def test_a_damaged_parquet_file_is_named(tmp_path: Path, spoil) -> None:
     assert check_parquet_files(good, fix="n/a") == 1
     with pytest.raises(DamagedFileError, match=f"{bad} is damaged .*: rebuild it"):
         check_parquet_files(tmp_path / "data", fix="rebuild it")
+
+
+def test_row_groups_end_where_the_grouping_column_changes(tmp_path: Path) -> None:
+    days = [1] * 5 + [2] * 12 + [3] + [None] * 2  # sorted, with a run longer than the row group bound
+    table = pa.table({"day": pa.array(days, pa.int64()), "value": pa.array(range(len(days)))})
+    write_parquet(table, tmp_path / "t.parquet", row_group_size=8, group_by="day")
+    meta = pq.read_metadata(tmp_path / "t.parquet")
+    groups = [
+        pq.ParquetFile(tmp_path / "t.parquet").read_row_group(g).column("day").to_pylist()
+        for g in range(meta.num_row_groups)
+    ]
+    assert [len(g) for g in groups] == [5, 8, 4, 1, 2]
+    assert all(len(set(g)) == 1 for g in groups)
+    assert pq.read_table(tmp_path / "t.parquet").equals(table)

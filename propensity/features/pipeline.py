@@ -3,14 +3,17 @@
 Layout (documented in docs/FEATURES.md)::
 
     offline/_layout.json                                    bucket count, fixed at the first build
-    offline/<view>/<YYYY-MM>/bucket-<bbbb>.parquet          b = customer_id mod buckets
+    offline/<view>/<YYYY-MM>/bucket-<bbbb>.parquet                a full build's snapshots of the month
+    offline/<view>/<YYYY-MM>/bucket-<bbbb>.<YYYY-MM-DD>.parquet   an ``--as-of`` build's snapshot of one date
 
-A file holds the snapshots of one month for one slice of customers, sorted by snapshot time then customer in
-row groups of 8,192 rows, so a reader of some dates and a key range skips the other row groups; a Ray
-task reads one slice with ``offline/<view>/*/bucket-<bbbb>.parquet``. The months a build touches are staged in
-``offline/.staging`` and renamed into place whole: re-building a date replaces its rows (the month's other
-dates are carried over), a new date is added, and a crash never leaves half a month visible. One build runs at
-a time per workspace (a file lock).
+b = customer_id mod buckets. A file holds snapshots of one slice of customers, sorted by snapshot time then
+customer, with a row group per snapshot date (split beyond 65,536 rows), so a reader of some dates reads
+exactly their rows (the training-set join does); a Ray task reads one slice with
+``offline/<view>/*/bucket-<bbbb>*.parquet``. The months a build touches are
+staged in ``offline/.staging`` and renamed into place whole. A full build rewrites its months; an ``--as-of``
+build writes its date's file and hard-links the month's other files into the staged month (a daily build costs
+one snapshot, not a month of them), so re-building a date replaces its rows, a new date is added, and a crash
+never leaves half a month visible. One build runs at a time per workspace (a file lock).
 """
 
 from __future__ import annotations
@@ -38,13 +41,13 @@ from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
 from propensity.features.embedding import customer_embeddings, embed_products
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
-from propensity.storage import check_parquet_files, replace_directory, write_parquet
+from propensity.storage import check_parquet_files, link_file, replace_directory, write_parquet
 
 GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
 
 
 CUSTOMERS_PER_BUCKET = 50_000
-ROW_GROUP_ROWS = 8_192  # readers of a key range (training sets) skip the other row groups of a month file
+ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at each snapshot date, so readers of dates skip the rest
 LAYOUT_FILE = "_layout.json"
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
@@ -171,8 +174,7 @@ def build_features(
             with _staged_months(ws, views, sorted({_month(d) for d in batch})) as staging:
                 for bucket in range(buckets):
                     for view, table in _bucket_tables(con, views, products, config.cadence_days, buckets, bucket):
-                        keep = None if as_of is None else set(batch)
-                        rows[view] += _write_months(ws, table, staging, view, bucket, created, replacing=keep)
+                        rows[view] += _write_months(ws, table, staging, view, bucket, created, as_of=as_of)
                     if progress:
                         progress(number * buckets + bucket + 1, len(batches) * buckets)
         return BuildReport(dates=dates, rows=rows)
@@ -267,34 +269,48 @@ def _write_months(
     bucket: int,
     created: datetime,
     *,
-    replacing: set[date] | None,
+    as_of: date | None,
 ) -> int:
     """Write one bucket's new rows into its staged month files.
 
-    With ``replacing`` (an ``as_of`` build), the published rows of the month at other dates are carried over;
-    without it the month is replaced whole. Returns the new rows written.
+    Without ``as_of`` the month is replaced whole. With it the rows go to the date's own file and the bucket's
+    other published files of the month are carried over (see the module docstring). Returns the rows written.
     """
     table = table.append_column("created_at", pa.array([created] * table.num_rows, type=TIMESTAMP))
     months = pc.strftime(table.column("event_timestamp"), format="%Y-%m")
-    name = f"bucket-{bucket:04d}.parquet"
+    base = f"bucket-{bucket:04d}"
     for month_dir in (staging / view).iterdir():
         rows = table.filter(pc.equal(months, month_dir.name))
-        published = view_dir(ws, view) / month_dir.name / name
-        if replacing is not None and published.is_file():
-            check_parquet_files(published, fix=REBUILD)
-            old = pq.read_table(published)
-            stale = pa.array([datetime(d.year, d.month, d.day, tzinfo=UTC) for d in replacing], type=TIMESTAMP)
-            old = old.filter(pc.invert(pc.is_in(old.column("event_timestamp"), value_set=stale)))
-            if old.schema != rows.schema:
-                raise ValueError(
-                    f"{published} was built with other features than the catalog has now; "
-                    "rebuild the whole history with `propensity features build`"
-                )
-            rows = pa.concat_tables([old, rows])
+        name = f"{base}.parquet"
+        if as_of is not None:
+            _carry_over(view_dir(ws, view) / month_dir.name, month_dir, base, as_of, rows.schema)
+            name = f"{base}.{as_of}.parquet"
         if rows.num_rows:
             rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
-            write_parquet(rows, month_dir / name, row_group_size=ROW_GROUP_ROWS)
+            write_parquet(rows, month_dir / name, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp")
     return table.num_rows
+
+
+def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: pa.Schema) -> None:
+    """Bring the bucket's published files of a month, less the rows of ``as_of``, into its staged month: hard
+    links, except a full build's file that holds ``as_of`` (rewritten without it)."""
+    for file in sorted(published.glob(f"{base}.*parquet")) if published.is_dir() else []:
+        check_parquet_files(file, fix=REBUILD)
+        if not pq.read_schema(file).equals(schema):
+            raise ValueError(
+                f"{file} was built with other features than the catalog has now; "
+                "rebuild the whole history with `propensity features build`"
+            )
+        if file.name == f"{base}.{as_of}.parquet":
+            continue  # replaced by this build's rows
+        stamps = pq.read_table(file, columns=["event_timestamp"]).column("event_timestamp")
+        stale = pa.scalar(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC), type=TIMESTAMP)
+        if pc.any(pc.equal(stamps, stale)).as_py():
+            old = pq.read_table(file)
+            old = old.filter(pc.not_equal(old.column("event_timestamp"), stale))
+            write_parquet(old, staged / file.name, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp")
+        else:
+            link_file(file, staged / file.name)
 
 
 def check_views(ws: Workspace, views: list[str]) -> None:

@@ -150,6 +150,8 @@ def test_rebuilding_a_date_replaces_it_and_a_new_date_is_added(ws: Workspace) ->
     after = _frames(ws, "category_cart")
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
     new_day = date(2024, 10, 2)
+    month = view_dir(ws, "category_cart") / "2024-10"
+    full_build = _inodes(month)
     build_features(ws, as_of=new_day)
     grown = _frames(ws, "category_cart")
     assert set(grown.event_timestamp.unique()) == {*dates, pd.Timestamp(new_day, tz="UTC")}
@@ -157,14 +159,26 @@ def test_rebuilding_a_date_replaces_it_and_a_new_date_is_added(ws: Workspace) ->
         grown[grown.event_timestamp != pd.Timestamp(new_day, tz="UTC")].reset_index(drop=True),
         before.reset_index(drop=True),
     )
+    # the new date has files of its own; the month's other files were linked, not rewritten
+    dated = _inodes(month)
+    assert set(dated) - set(full_build) == {f"bucket-{b:04d}.{new_day}.parquet" for b in (0, 1)}
+    assert dated.items() >= full_build.items()
+    build_features(ws, as_of=new_day)  # again: the date's files are replaced, the rows stay the same
+    again = _inodes(month)
+    assert set(again) == set(dated) and all(again[n] != dated[n] for n in set(dated) - set(full_build))
+    pd.testing.assert_frame_equal(_frames(ws, "category_cart"), grown)
     assert not list((ws.offline_dir / ".staging").glob("*"))  # nothing left half-written
+
+
+def _inodes(directory: Path) -> dict[str, int]:
+    return {file.name: file.stat().st_ino for file in directory.iterdir()}
 
 
 def test_bucket_layout_is_fixed_at_the_first_build(ws: Workspace) -> None:
     with pytest.raises(ValueError, match="laid out in 2 buckets, not 3"):
         build_features(ws, config=BuildConfig(buckets=3))
     files = list(view_dir(ws, "customer_rfm").rglob("*.parquet"))
-    assert {f.name for f in files} == {"bucket-0000.parquet", "bucket-0001.parquet"}
+    assert {f.name.split(".")[0] for f in files} == {"bucket-0000", "bucket-0001"}
     for file in files:
         ids = pq.read_table(file, columns=["customer_id"]).column("customer_id").to_numpy()
         assert len(set(ids % 2)) == 1  # one slice of customers per file
