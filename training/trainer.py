@@ -113,10 +113,12 @@ def train_models(
     return fit_categories(ws, training_set, categories, split, config, progress, started=started)
 
 
-def write_workspace_training_set(ws: Workspace, feature_service: str) -> Path:
+def write_workspace_training_set(
+    ws: Workspace, feature_service: str, progress: Callable[[int, int], None] | None = None
+) -> Path:
     """Join the workspace's labels to ``feature_service`` and write them to ``training_sets/<service>``
-    (replacing it); returns the directory."""
-    dataset = build_training_set(ws.feature_repo, ws.labels_dir, feature_service, presorted=True)
+    (replacing it); returns the directory. ``progress(rows joined, rows)`` follows the join."""
+    dataset = build_training_set(ws.feature_repo, ws.labels_dir, feature_service, presorted=True, progress=progress)
     return write_training_set(dataset, ws.training_sets_dir / feature_service, overwrite=True)
 
 

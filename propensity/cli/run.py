@@ -189,7 +189,7 @@ def _labels(state: PipelineRun, progress: ProgressCallback) -> str:
 
 
 def _training_set(state: PipelineRun, progress: ProgressCallback) -> str:
-    rows, columns = parquet_shape(write_workspace_training_set(state.ws, FEATURE_SERVICE))
+    rows, columns = parquet_shape(write_workspace_training_set(state.ws, FEATURE_SERVICE, progress))
     return f"{rows:,} rows x {columns:,} columns"
 
 

@@ -16,13 +16,14 @@ from propensity.cli._common import (
     console,
     describe_validation_error,
     fail,
+    progress_bar,
     use_ray,
     writing_workspace,
 )
 from propensity.storage import OutputExistsError, parquet_shape
 from training.labels import LabelConfig, build_labels
 from training.plan import TrainingSetError
-from training.training_set import build_training_set, write_training_set
+from training.training_set import BATCH_ROWS, build_training_set, write_training_set
 
 
 def labels(
@@ -73,6 +74,7 @@ def training_set(
     full_feature_names: Annotated[bool, typer.Option(help="Name columns <view>__<feature>.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
     workers: Annotated[int | None, typer.Option(help="Parallel join tasks [default: the cluster's CPUs].")] = None,
+    batch_rows: Annotated[int, typer.Option(help="Entity rows per join task, at most.")] = BATCH_ROWS,
     ray_address: RayAddressOption = None,
 ) -> None:
     """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
@@ -84,15 +86,18 @@ def training_set(
         fail(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
     use_ray(ray_address)
     try:
-        dataset = build_training_set(
-            repo or ws.feature_repo,
-            entities,
-            wanted,
-            full_feature_names=full_feature_names,
-            workers=workers,
-            presorted=labels_path is None,  # `propensity labels` writes rows ordered by cutoff and customer
-        )
-        path = write_training_set(dataset, target, overwrite=overwrite or out is None)
+        with progress_bar("training set: entity rows joined") as progress:
+            dataset = build_training_set(
+                repo or ws.feature_repo,
+                entities,
+                wanted,
+                full_feature_names=full_feature_names,
+                workers=workers,
+                batch_rows=batch_rows,
+                presorted=labels_path is None,  # `propensity labels` writes rows ordered by cutoff and customer
+                progress=progress,
+            )
+            path = write_training_set(dataset, target, overwrite=overwrite or out is None)
     except (TrainingSetError, OutputExistsError) as error:
         fail(str(error))
     rows, columns = parquet_shape(path)

@@ -61,6 +61,7 @@ def _refused(ws: Workspace, args: list[str], message: str) -> None:
         (["labels", "--cadence", HOSTILE], "cadence: use `monthly`, `weekly` or a number of days"),
         (["training-set", "--feature-service", HOSTILE], f'unknown feature service "{HOSTILE}"'),
         (["training-set", "--labels", "/no/such/labels.parquet"], "no label rows at /no/such/labels.parquet"),
+        (["training-set", "--batch-rows", "0"], "batch_rows must be at least 1, got 0"),
         (["train", "--categories", "../../etc"], "unknown category ../../etc"),
         (["train", "--categories", f"photo_books,{HOSTILE}"], f"unknown category {HOSTILE}"),
         (["train", "--strategy", "fastest"], "'fastest' is not one of"),

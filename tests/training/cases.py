@@ -1,10 +1,12 @@
 """A small Feast repo of our own making with randomized feature rows, to compare training sets with Feast.
 
-Three views cover what a point-in-time join must get right: ``orders`` (one key, a 3-day ttl, a created
+Four views cover what a point-in-time join must get right: ``orders`` (one key, a 3-day ttl, a created
 timestamp with ties on the event timestamp, nullable int, float and string features), ``store_visits`` (a
-compound key, no ttl, an embedding array, a field mapping and naive timestamps) and ``promos`` (a 10-day ttl,
-no created timestamp, a timestamp column of another name). Sources are directories of several Parquet files
-sorted by key with tiny row groups, so the key-range reads of the builder really skip data.
+compound key, no ttl, an embedding array, a field mapping and naive timestamps), ``promos`` (a 10-day ttl,
+no created timestamp, a timestamp column of another name) and ``devices`` (a string key, with quotes and
+spaces, int32 in the files against int64 declared, nanosecond timestamps, files without statistics). Sources
+are directories of several Parquet files sorted by key with tiny row groups, so the builder's pruned reads
+really skip data.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ entity_key_serialization_version: 3
 
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
 store = Entity(name="store", join_keys=["store_id"], value_type=ValueType.INT64)
+device = Entity(name="device", join_keys=["device_id"], value_type=ValueType.STRING)
+DEVICES = ["phone 1", "tablet's", 'tv "2"', "watch"]
 
 
 def make_repo(root: Path) -> FeatureStore:
@@ -74,9 +78,16 @@ def make_repo(root: Path) -> FeatureStore:
         schema=[Field(name="discount", dtype=Float32), Field(name="visits", dtype=Float64)],
         source=source("promos", "promo_time"),
     )
-    service = FeatureService(name="everything", features=[promos, orders, visits[["embedding"]]])
+    devices = FeatureView(
+        name="devices",
+        entities=[device],
+        ttl=timedelta(days=5),
+        schema=[Field(name="battery", dtype=Float64), Field(name="apps", dtype=Int64)],
+        source=source("devices", "seen_at"),
+    )
+    service = FeatureService(name="everything", features=[promos, orders, visits[["embedding"]], devices])
     fs = FeatureStore(repo_path=str(root))
-    fs.apply([customer, store, orders, visits, promos, service])
+    fs.apply([customer, store, device, orders, visits, promos, devices, service])
     return fs
 
 
@@ -87,6 +98,7 @@ def write_rows(root: Path, seed: int, *, customers: int = 12, stores: int = 3) -
     _write(root / "data" / "orders", _orders(rng, customers, days), "customer_id", rng)
     _write(root / "data" / "store_visits", _visits(rng, customers, stores, days), "customer_id", rng)
     _write(root / "data" / "promos", _promos(rng, customers, days), "customer_id", rng)
+    _write(root / "data" / "devices", _devices(rng, days), "device_id", rng, statistics=False)
     return _entities(rng, customers + 2, stores, days)  # two customers never have a feature row
 
 
@@ -135,6 +147,17 @@ def _promos(rng: np.random.Generator, customers: int, days) -> pa.Table:
     })  # fmt: skip
 
 
+def _devices(rng: np.random.Generator, days) -> pa.Table:
+    # One row per (device, day) at most: there is no created timestamp. The last device never has a row.
+    pairs = rng.permutation((len(DEVICES) - 1) * 20)[:30]
+    return pa.table({
+        "device_id": pa.array([DEVICES[p // 20] for p in pairs], pa.string()),
+        "seen_at": pa.array([days(d) + timedelta(microseconds=7) for d in pairs % 20], pa.timestamp("ns", tz="UTC")),
+        "battery": pa.array(_nullable(rng, rng.random(len(pairs))), pa.float64()),
+        "apps": pa.array(rng.integers(0, 50, len(pairs)), pa.int32()),
+    })  # fmt: skip
+
+
 def _entities(rng: np.random.Generator, customers: int, stores: int, days) -> pd.DataFrame:
     n = 60
     # Whole days hit feature timestamps exactly (inclusive bounds) and ttl edges (3 and 10 days later).
@@ -144,6 +167,7 @@ def _entities(rng: np.random.Generator, customers: int, stores: int, days) -> pd
         "row_id": np.arange(n),
         "store_id": rng.integers(0, stores, n),
         "event_timestamp": [START + timedelta(hours=int(h)) for h in offsets],
+        "device_id": rng.choice([*DEVICES, None], n),
         "label": rng.random(n) < 0.3,
     })  # fmt: skip
     duplicates = frame.sample(8, random_state=int(rng.integers(1 << 31)))
@@ -154,7 +178,7 @@ def _nullable(rng: np.random.Generator, values: np.ndarray) -> list:
     return [None if rng.random() < 0.15 else v.item() for v in values]
 
 
-def _write(directory: Path, table: pa.Table, key: str, rng: np.random.Generator) -> None:
+def _write(directory: Path, table: pa.Table, key: str, rng: np.random.Generator, *, statistics: bool = True) -> None:
     """Replace ``directory`` with the rows sorted by ``key`` in two or three files of tiny row groups."""
     if directory.exists():
         for old in directory.glob("*.parquet"):
@@ -163,4 +187,5 @@ def _write(directory: Path, table: pa.Table, key: str, rng: np.random.Generator)
     table = table.sort_by([(key, "ascending")])
     cuts = sorted(rng.choice(np.arange(1, table.num_rows), int(rng.integers(1, 3)), replace=False))
     for part, (lo, hi) in enumerate(zip([0, *cuts], [*cuts, table.num_rows], strict=True)):
-        pq.write_table(table.slice(lo, hi - lo), directory / f"part-{part}.parquet", row_group_size=5)
+        path = directory / f"part-{part}.parquet"
+        pq.write_table(table.slice(lo, hi - lo), path, row_group_size=5, write_statistics=statistics)

@@ -33,6 +33,11 @@ def entities(repo: Path):
         (lambda e: e.assign(event_timestamp=range(len(e))), "'event_timestamp' is int64, not a timestamp"),
         (lambda e: e.assign(event_timestamp="yesterday-ish"), "not timestamps"),
         (lambda e: e.drop(columns="store_id"), "lacks the join key(s) store_id"),
+        (
+            lambda e: e.assign(customer_id=e.customer_id.astype(str)),
+            "join key 'customer_id' is string but feature view",
+        ),
+        (lambda e: e.assign(device_id=range(len(e))), "join key 'device_id' is int64 but feature view 'devices'"),
         (lambda e: e.iloc[:0], "entity_df has no rows"),
     ],
 )

@@ -63,14 +63,15 @@ def as_input(entities: pd.DataFrame, kind: str, tmp_path: Path):
     seed=st.integers(0, 2**31),
     batch_rows=st.sampled_from([5, 16, 10_000]),
     kind=st.sampled_from(["pandas", "arrow", "ray", "parquet"]),
+    streaming=st.booleans(),
     naive=st.booleans(),
     full_feature_names=st.booleans(),
     by_service=st.booleans(),
     presorted=st.booleans(),
 )
 def test_equals_feast_get_historical_features(
-    repo, tmp_path: Path, seed: int, batch_rows: int, kind: str, naive: bool, full_feature_names: bool,
-    by_service: bool, presorted: bool,
+    repo, tmp_path: Path, seed: int, batch_rows: int, kind: str, streaming: bool, naive: bool,
+    full_feature_names: bool, by_service: bool, presorted: bool,
 ) -> None:  # fmt: skip
     root, store = repo
     entities = write_rows(root, seed)
@@ -85,6 +86,7 @@ def test_equals_feast_get_historical_features(
     got = build_training_set(
         root, as_input(entities, kind, tmp_path), features, full_feature_names=full_feature_names,
         batch_rows=batch_rows, presorted=presorted,  # unsorted rows only cost reading more: still equal
+        streaming=streaming,
     )  # fmt: skip
     assert_same_rows(expected, collect(got))
 
