@@ -1,4 +1,9 @@
-"""Measuring a run: wall time and the peak resident memory of a process and all its children."""
+"""Measuring a run: wall time and the peak memory of a process and all its children.
+
+Memory is the proportional set size (PSS) summed over the process tree: each page counts once, split among the
+processes that map it. Summing resident sizes instead would count a shared page once per process mapping it,
+and Ray's object store is shared memory mapped by the store and by every worker that reads or writes a block.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,10 @@ import psutil
 
 @dataclass(frozen=True)
 class Measurement:
-    """Wall-clock seconds and peak resident memory (bytes, summed over the process tree)."""
+    """Wall-clock seconds and peak memory (bytes of PSS, summed over the process tree)."""
 
     seconds: float
-    peak_rss: int
+    peak_memory: int
 
 
 def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
@@ -32,7 +37,7 @@ def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
             total = 0
             for proc in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):  # a child may exit between listing and reading
-                    total += proc.memory_info().rss
+                    total += proc.memory_full_info().pss
             peak = max(peak, total)
             done.wait(interval)
 
@@ -50,4 +55,4 @@ def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
 
 def median_of(runs: list[Measurement]) -> Measurement:
     """The median time and median peak memory of repeated runs."""
-    return Measurement(statistics.median(r.seconds for r in runs), int(statistics.median(r.peak_rss for r in runs)))
+    return Measurement(statistics.median(r.seconds for r in runs), int(statistics.median(r.peak_memory for r in runs)))

@@ -44,16 +44,16 @@ def main() -> None:
             for workers in results:
                 measured, rows = run_once(config, workers, scratch)
                 results[workers].append(measured)
-                print(f"workers={workers}: {measured.seconds:.1f} s, peak {measured.peak_rss / 2**30:.2f} GiB")
+                print(f"workers={workers}: {measured.seconds:.1f} s, peak {measured.peak_memory / 2**30:.2f} GiB")
     base, par = median_of(results[1]), median_of(results[args.workers])
     total_rows = sum(rows.values())
     print(f"customers={args.customers:,} rows={total_rows:,} ({', '.join(f'{k}={v:,}' for k, v in rows.items())})")
     print(f"repeats={args.repeats} (medians)")
-    print(f"single process : {base.seconds:8.1f} s  peak {base.peak_rss / 2**30:6.2f} GiB")
-    print(f"{args.workers} workers      : {par.seconds:8.1f} s  peak {par.peak_rss / 2**30:6.2f} GiB")
+    print(f"single process : {base.seconds:8.1f} s  peak {base.peak_memory / 2**30:6.2f} GiB")
+    print(f"{args.workers} workers      : {par.seconds:8.1f} s  peak {par.peak_memory / 2**30:6.2f} GiB")
     print(f"rows/s         : {total_rows / par.seconds:,.0f} ({args.workers} workers)")
     print(f"speedup_vs_single_process={base.seconds / par.seconds:.2f}")
-    print(f"peak_memory_ratio_vs_single_process={par.peak_rss / base.peak_rss:.2f}")
+    print(f"peak_memory_ratio_vs_single_process={par.peak_memory / base.peak_memory:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
-from _measure import measure  # bench/ is on sys.path when run as a script
+from _measure import measure  # bench/ is first on sys.path when run as a script
 
-from propensity.cli.feast import run_feast
-from propensity.config import Workspace
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.pipeline import build_features
+# ... and its training.py would hide the `training` package: drop the directory once _measure is in.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from propensity.cli.feast import run_feast  # noqa: E402
+from propensity.config import Workspace  # noqa: E402
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS  # noqa: E402
+from propensity.features.pipeline import build_features  # noqa: E402
 
 
 def main() -> None:
@@ -54,10 +58,10 @@ def main() -> None:
         f"rows={sum(build.rows.values()):,} feature_values={values:,} offline_size={size / 2**20:.0f} MiB"
     )
     print(
-        f"full build      : {full.seconds:8.1f} s  peak {full.peak_rss / 2**30:.2f} GiB (driver process tree)  "
+        f"full build      : {full.seconds:8.1f} s  peak {full.peak_memory / 2**30:.2f} GiB (driver process tree)  "
         f"{values / full.seconds:,.0f} values/s"
     )
-    print(f"incremental date: {incremental.seconds:8.1f} s  peak {incremental.peak_rss / 2**30:.2f} GiB")
+    print(f"incremental date: {incremental.seconds:8.1f} s  peak {incremental.peak_memory / 2**30:.2f} GiB")
     print(f"feast apply     : {apply_s:8.1f} s")
     print(
         f"feast materialize: {materialize_s:7.1f} s for {online_rows:,} entities x 3 online views "

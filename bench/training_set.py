@@ -7,7 +7,8 @@ Feast's store or Ray (and two warm workers) started before the clock: Feast's
 ``get_historical_features(...).to_df()`` against ours into a materialized Ray Dataset (both: the result in
 memory), then ours also written to Parquet. Peak memory is sampled over the whole process tree (for ours: the
 driver and every Ray process). The outputs are compared row by row. More runs of ours: with the distributed
-sort by key, with 1 worker, and with the entity rows repeated 2x and 4x at shifted times.
+sort (by time and key, as for rows that do not come sorted), streaming (the lazy path of results too big for
+the object store), with 1 worker, and with the entity rows repeated 2x and 4x at shifted times.
 
     python bench/training_set.py --customers 10000 --repeats 3
 
@@ -32,12 +33,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
-from _measure import Measurement, measure, median_of  # bench/ is on sys.path when run as a script
+from _measure import Measurement, measure, median_of  # bench/ is first on sys.path when run as a script
 
-from propensity.cli.feast import run_feast
-from propensity.config import Workspace
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
-from propensity.features.pipeline import build_features
+# ... and its training.py would hide the `training` package: drop the directory once _measure is in.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from propensity.cli.feast import run_feast  # noqa: E402
+from propensity.config import Workspace  # noqa: E402
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
+from propensity.features.pipeline import build_features  # noqa: E402
 
 SERVICE = "propensity_v1"
 CUTOFFS = [datetime(2025, month, 1, tzinfo=UTC) for month in range(2, 13)]
@@ -45,7 +49,7 @@ CUTOFFS = [datetime(2025, month, 1, tzinfo=UTC) for month in range(2, 13)]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--feast-repeats", type=int, default=1)
     parser.add_argument("--workdir", type=Path, help="keep the generated workspace here (reused when present)")
@@ -54,9 +58,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--sort", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--streaming", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args.child, args.entities, args.out, args.workers, not args.sort)))
+        print(json.dumps(_child(args.child, args.entities, args.out, args.workers, not args.sort, args.streaming)))
         return
     with tempfile.TemporaryDirectory(prefix="bench-training-set-") as tmp:
         _bench(args, Path(tmp), args.workdir or Path(tmp) / "workspace")
@@ -74,6 +79,7 @@ def _bench(args: argparse.Namespace, tmp: Path, workdir: Path) -> None:
     ours = [_run("ours", entities[1], tmp / "ours") for _ in range(args.repeats)]
     equal = _same_rows(tmp / "feast.parquet", tmp / "ours")
     sorted_ = [_run("ours", entities[1], tmp / "ours-sorted", sort=True) for _ in range(args.repeats)]
+    streamed = [_run("ours", entities[1], tmp / "ours-streaming", streaming=True) for _ in range(args.repeats)]
     one_worker = [_run("ours", entities[1], tmp / "ours-w1", workers=1) for _ in range(args.repeats)]
     scaling = {k: [_run("ours", entities[k], tmp / f"ours-x{k}") for _ in range(args.repeats)] for k in (2, 4)}
 
@@ -87,16 +93,17 @@ def _bench(args: argparse.Namespace, tmp: Path, workdir: Path) -> None:
         (f"feast get_historical_features x{len(feast)}", feast, values),
         (f"ours, 2 workers x{len(ours)}", ours, values),
         ("ours, 2 workers, distributed sort", sorted_, values),
+        ("ours, 2 workers, streaming", streamed, values),
         ("ours, 1 worker", one_worker, values),
         ("ours, 2x entity rows", scaling[2], 2 * values),
         ("ours, 4x entity rows", scaling[4], 4 * values),
     ]:
         m, write = median_of([r.measurement for r in runs]), statistics.median(r.with_write for r in runs)
-        print(f"{name:34s} {m.seconds:7.1f} {write:8.1f} {m.peak_rss / 2**30:9.2f} {n / m.seconds:12,.0f}")
+        print(f"{name:34s} {m.seconds:7.1f} {write:8.1f} {m.peak_memory / 2**30:9.2f} {n / m.seconds:12,.0f}")
     f, o = median_of([r.measurement for r in feast]), median_of([r.measurement for r in ours])
     print(f"runs (s): feast {[round(r.measurement.seconds, 1) for r in feast]}, "
           f"ours {[round(r.measurement.seconds, 1) for r in ours]}")  # fmt: skip
-    print(f"memory_ratio_vs_feast={o.peak_rss / f.peak_rss:.2f}")
+    print(f"memory_ratio_vs_feast={o.peak_memory / f.peak_memory:.2f}")
     with_write = statistics.median(r.with_write for r in ours)
     print(f"speedup_vs_feast_including_parquet_write={f.seconds / with_write:.1f}")
     if not equal:
@@ -138,10 +145,13 @@ def _entities(ws: Workspace, path: Path, copies: int) -> Path:
     return path
 
 
-def _run(kind: str, entities: Path, out: Path, workers: int | None = None, sort: bool = False) -> Run:
+def _run(
+    kind: str, entities: Path, out: Path, workers: int | None = None, sort: bool = False, streaming: bool = False
+) -> Run:
     """One contender in a fresh process: its own join time, and the peak memory of its process tree."""
     command = [sys.executable, __file__, "--child", kind, "--entities", str(entities), "--out", str(out)]
     command += (["--workers", str(workers)] if workers else []) + (["--sort"] if sort else [])
+    command += ["--streaming"] if streaming else []
     result: dict[str, subprocess.CompletedProcess] = {}
     m = measure(lambda: result.update(p=subprocess.run(command, capture_output=True, text=True, env=os.environ)))
     proc = result["p"]
@@ -150,8 +160,8 @@ def _run(kind: str, entities: Path, out: Path, workers: int | None = None, sort:
     times = json.loads(proc.stdout.strip().splitlines()[-1])
     rows = pq.read_metadata(entities).num_rows
     print(f"  {kind:5s} x{rows:,} rows: {times['seconds']:.1f} s ({times['with_write']:.1f} s with the Parquet "
-          f"write), peak {m.peak_rss / 2**30:.2f} GiB", flush=True)  # fmt: skip
-    return Run(Measurement(times["seconds"], m.peak_rss), times["with_write"])
+          f"write), peak {m.peak_memory / 2**30:.2f} GiB", flush=True)  # fmt: skip
+    return Run(Measurement(times["seconds"], m.peak_memory), times["with_write"])
 
 
 @ray.remote(num_cpus=1)
@@ -159,7 +169,9 @@ def _warm_up() -> None:
     import training.pit  # noqa: F401
 
 
-def _child(kind: str, entities: Path, out: Path, workers: int | None, presorted: bool) -> dict[str, float]:
+def _child(
+    kind: str, entities: Path, out: Path, workers: int | None, presorted: bool, streaming: bool
+) -> dict[str, float]:
     if kind == "feast":
         from feast import FeatureStore
 
@@ -180,7 +192,10 @@ def _child(kind: str, entities: Path, out: Path, workers: int | None, presorted:
     ray.get([_warm_up.remote() for _ in range(2)])  # start both workers and import the join code, as on a live cluster
     started = time.perf_counter()
     repo = Workspace.resolve().feature_repo
-    dataset = build_training_set(repo, entities, SERVICE, workers=workers, presorted=presorted).materialize()
+    streaming_or_auto = True if streaming else None
+    dataset = build_training_set(
+        repo, entities, SERVICE, workers=workers, presorted=presorted, streaming=streaming_or_auto
+    ).materialize()
     joined = time.perf_counter() - started
     write_training_set(dataset, out, overwrite=True)
     return {"seconds": joined, "with_write": time.perf_counter() - started}
