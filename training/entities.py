@@ -1,9 +1,10 @@
 """The entity rows of a training set: any accepted input, cut into slices that the join tasks load themselves.
 
 An in-memory input (pandas, Arrow) is sorted on the driver, which holds it already, and its slices go to the
-object store. A Parquet input is sliced by row ranges of its files' row groups, read by the tasks; a Ray
-Dataset, or a Parquet input that needs sorting, is sorted by Ray Data and its blocks become the slices. The
-driver never reads rows it was not handed.
+object store. A Parquet input is sliced by row ranges of its files' row groups, read by the tasks, and a Ray
+Dataset by its blocks; when those need sorting, a sample sort in Ray tasks range-partitions them (each piece
+sorted and sampled, boundaries picked from the samples, each piece cut at them, each slice merged from its
+parts). The driver never reads rows it was not handed, only samples of the sort columns.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 import ray.data
 
@@ -22,6 +25,7 @@ from training.plan import ENTITY_TIMESTAMP, TrainingSetError
 from training.sources import footer, parquet_files, read_row_groups
 
 EntityInput = pd.DataFrame | pa.Table | ray.data.Dataset | str | Path
+SAMPLE_ROWS = 1_000  # per piece, to choose the sample sort's boundaries
 
 
 @dataclass(frozen=True)
@@ -36,15 +40,20 @@ class FileSpan:
 
 @dataclass(frozen=True)
 class EntitySlice:
-    """One join task's entity rows: an Arrow table in the object store, or spans of Parquet files."""
+    """One join task's entity rows: an Arrow table in the object store, spans of Parquet files, or sorted parts
+    of a sample sort (merged by ``sort_by``)."""
 
     table: ray.ObjectRef | None = None
     spans: tuple[FileSpan, ...] = ()
+    parts: tuple[ray.ObjectRef, ...] = ()
+    sort_by: tuple[str, ...] = ()
 
     def load(self) -> pa.Table:
         """The rows, in order (inside a Ray task)."""
         if self.table is not None:
             return ray.get(self.table)
+        if self.parts:
+            return _sorted(pa.concat_tables(ray.get(list(self.parts))), self.sort_by)
         parts = [read_row_groups(s.path, list(s.row_groups)).slice(s.skip, s.rows) for s in self.spans]
         return pa.concat_tables(parts)
 
@@ -81,18 +90,67 @@ class EntityRows:
         """The rows in ``count`` slices of (nearly) equal size, sorted by ``sort_by`` first when given."""
         size = math.ceil(self.num_rows / count)
         if self._table is not None:
-            table = self._table.sort_by([(c, "ascending") for c in sort_by]) if sort_by else self._table
+            table = _sorted(self._table, sort_by) if sort_by else self._table
             return [EntitySlice(table=ray.put(s)) for s in _cut(table, size)]
-        if self._files and not sort_by:
-            return _file_slices(self._files, size)
-        dataset = self._dataset if self._dataset is not None else ray.data.read_parquet(list(self._files))
-        if sort_by:
-            dataset = dataset.sort(sort_by)
-        return [EntitySlice(table=ref) for ref in dataset.repartition(count).to_arrow_refs()]
+        if self._files:
+            pieces = _file_slices(self._files, size)
+        else:
+            dataset = self._dataset if sort_by else self._dataset.repartition(count)
+            pieces = [EntitySlice(table=ref) for ref in dataset.to_arrow_refs()]
+        return _sample_sort(pieces, count, tuple(sort_by)) if sort_by else pieces
 
 
 def _cut(table: pa.Table, size: int) -> list[pa.Table]:
     return [table.slice(start, size) for start in range(0, table.num_rows, size)]
+
+
+def _sorted(table: pa.Table, sort_by: list[str] | tuple[str, ...]) -> pa.Table:
+    return table.sort_by([(column, "ascending") for column in sort_by])
+
+
+def _sample_sort(pieces: list[EntitySlice], count: int, sort_by: tuple[str, ...]) -> list[EntitySlice]:
+    """The rows of ``pieces`` range-partitioned by ``sort_by`` into ``count`` slices, in order."""
+    sorted_pieces = [_sort_and_sample.options(num_returns=2).remote(piece, sort_by) for piece in pieces]
+    samples = _sorted(pa.concat_tables(ray.get([sample for sample, _ in sorted_pieces])), sort_by)
+    boundaries = _boundaries(samples, count)
+    if not boundaries.num_rows:
+        return [EntitySlice(parts=tuple(table for _, table in sorted_pieces), sort_by=sort_by)]
+    parts = [_cut_at.options(num_returns=boundaries.num_rows + 1).remote(t, boundaries) for _, t in sorted_pieces]
+    return [EntitySlice(parts=tuple(cuts[i] for cuts in parts), sort_by=sort_by) for i in range(len(parts[0]))]
+
+
+def _boundaries(samples: pa.Table, count: int) -> pa.Table:
+    """At most ``count - 1`` distinct rows of the sorted ``samples`` that cut them into near-equal ranges, none
+    equal to the first sample: every range holds a row (its boundary, or the first sample)."""
+    if not samples.num_rows:
+        return samples
+    candidates = [0, *(samples.num_rows * i // count for i in range(1, count))]
+    rows = samples.take(pa.array(candidates, pa.int64())).to_pylist()
+    picks = [c for c, row, previous in zip(candidates[1:], rows[1:], rows[:-1], strict=True) if row != previous]
+    return samples.take(pa.array(picks, pa.int64()))
+
+
+@ray.remote
+def _sort_and_sample(piece: EntitySlice, sort_by: tuple[str, ...]) -> tuple[pa.Table, pa.Table]:
+    """A sample of the piece's ``sort_by`` columns (at most ``SAMPLE_ROWS``) and the piece sorted."""
+    table = _sorted(piece.load(), sort_by)
+    picks = np.linspace(0, table.num_rows - 1, min(table.num_rows, SAMPLE_ROWS)).round().astype(np.int64)
+    return table.select(list(sort_by)).take(picks), table
+
+
+@ray.remote
+def _cut_at(table: pa.Table, boundaries: pa.Table) -> list[pa.Table]:
+    """A sorted table cut before each boundary row: the rows below the first, ..., the rows from the last on
+    (a row equal to a boundary goes after it; nulls last, as in the sort)."""
+    columns = boundaries.column_names
+    rows = table.select(columns).append_column("boundary", pa.array(np.zeros(table.num_rows, np.int8)))
+    marks = boundaries.append_column("boundary", pa.array(np.full(boundaries.num_rows, -1, np.int8)))
+    order = pc.sort_indices(
+        pa.concat_tables([rows, marks]), [(c, "ascending") for c in [*columns, "boundary"]]
+    ).to_numpy()
+    cuts = np.flatnonzero(order >= table.num_rows) - np.arange(boundaries.num_rows)
+    edges = [0, *cuts.tolist(), table.num_rows]
+    return [table.slice(low, high - low) for low, high in itertools.pairwise(edges)]
 
 
 def _file_slices(files: tuple[str, ...], size: int) -> list[EntitySlice]:

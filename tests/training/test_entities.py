@@ -35,9 +35,27 @@ def test_parquet_slices_hold_every_row_once_in_order(ray_session, tmp_path: Path
     assert all(len(rows) == size for rows in loaded[:-1]) and 0 < len(loaded[-1]) <= size
 
 
-def test_rows_sorted_on_the_driver_or_by_ray_data_come_in_the_same_order(ray_session) -> None:
-    table = pa.table({"key": [3, 1, 2, 1, 3, 2], "event_timestamp": [5, 2, 2, 1, 1, 9]})
-    expected = table.sort_by([("event_timestamp", "ascending"), ("key", "ascending")]).to_pylist()
-    for given_ in (table, table.to_pandas(), ray.data.from_arrow(table)):  # a Parquet path sorts as a Dataset
-        slices = EntityRows(given_).slices(3, sort_by=["event_timestamp", "key"])
-        assert [row for piece in slices for row in piece.load().to_pylist()] == expected
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 3), st.one_of(st.none(), st.integers(0, 2))), min_size=1, max_size=40),
+    count=st.integers(1, 6),
+    group=st.integers(1, 9),
+)
+def test_sorted_slices_hold_every_row_once_in_order(ray_session, tmp_path: Path, rows, count: int, group: int) -> None:
+    # few distinct values: duplicate rows and ties across pieces; null keys sort last
+    table = pa.table({
+        "event_timestamp": pa.array([r[0] for r in rows], pa.int64()),
+        "key": pa.array([r[1] for r in rows], pa.int64()),
+        "row": pa.array(range(len(rows)), pa.int64()),
+    })  # fmt: skip
+    path = tmp_path / f"entities-{len(list(tmp_path.iterdir()))}.parquet"
+    pq.write_table(table, path, row_group_size=group)
+    blocks = ray.data.from_arrow([table.slice(i, group) for i in range(0, len(rows), group)])
+    order = ["event_timestamp", "key"]
+    expected = table.sort_by([(c, "ascending") for c in order])
+    for given_ in (table, table.to_pandas(), blocks, path):
+        slices = EntityRows(given_).slices(count, sort_by=order)
+        got = pa.concat_tables([piece.load() for piece in slices])
+        assert got.select(order).to_pylist() == expected.select(order).to_pylist()  # sorted, nulls last
+        assert sorted(got.column("row").to_pylist()) == list(range(len(rows)))  # every row once
+        assert len(slices) <= count and all(piece.load().num_rows for piece in slices)  # no empty slice
