@@ -93,31 +93,42 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
 
 
 def write_parquet(
-    table: pa.Table, path: Path, *, row_group_size: int | None = None, group_by: str | None = None
+    table: pa.Table,
+    path: Path,
+    *,
+    row_group_size: int | None = None,
+    group_by: str | None = None,
+    min_group_rows: int = 0,
 ) -> None:
     """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads).
 
     ``row_group_size`` (rows) bounds the row groups; with ``group_by``, a column the table is sorted by, a row
-    group also ends wherever its value changes. Readers filtering on a sorted column skip whole groups.
+    group also ends where its value changes once the group holds ``min_group_rows``. Readers filtering on a
+    sorted column skip whole groups.
     """
     with atomic_file(path) as sink:
         if group_by is None:
             pq.write_table(table, sink, coerce_timestamps="us", compression="zstd", row_group_size=row_group_size)
             return
         with pq.ParquetWriter(sink, table.schema, coerce_timestamps="us", compression="zstd") as writer:
-            for run in _runs(table, group_by):
+            for run in _runs(table, group_by, min_group_rows):
                 writer.write_table(run, row_group_size=row_group_size)
 
 
-def _runs(table: pa.Table, column: str) -> list[pa.Table]:
-    """``table`` cut wherever ``column`` changes value (zero-copy slices, in order)."""
+def _runs(table: pa.Table, column: str, min_rows: int) -> list[pa.Table]:
+    """``table`` cut where ``column`` changes value, each piece at least ``min_rows`` long but the last
+    (zero-copy slices, in order)."""
     values = table.column(column)
     if table.num_rows == 0:
         return [table]
     after, before = values.slice(1), values.slice(0, len(values) - 1)
     both_null = pc.and_(pc.is_null(after), pc.is_null(before))
     changed = pc.and_not(pc.not_equal(after, before).fill_null(True), both_null)
-    cuts = [0, *(np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist(), table.num_rows]
+    cuts = [0]
+    for cut in (np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist():
+        if cut - cuts[-1] >= min_rows:
+            cuts.append(cut)
+    cuts.append(table.num_rows)
     return [table.slice(start, end - start) for start, end in itertools.pairwise(cuts)]
 
 

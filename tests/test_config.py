@@ -54,10 +54,6 @@ def test_feast_cli_in_feature_repo_uses_the_workspace(tmp_path: Path) -> None:
         generate_synthetic(SyntheticConfig(customers=50, end=date(2024, 3, 31)), ws / "raw", workers=1)
         env = {**os.environ, WORKDIR_ENV: str(ws)}
         subprocess.run([feast, "apply"], cwd=REPO / "feature_repo", env=env, check=True, capture_output=True)
-        listed = subprocess.run(
-            [feast, "entities", "list"], cwd=REPO / "feature_repo", env=env, check=True, capture_output=True, text=True
-        )
-        assert "customer" in listed.stdout
         assert (ws / "feast" / "registry.db").is_file()
         views = subprocess.run(
             [feast, "feature-views", "list"], cwd=REPO / "feature_repo", env=env, check=True, capture_output=True,

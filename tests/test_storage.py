@@ -49,15 +49,16 @@ def test_a_damaged_parquet_file_is_named(tmp_path: Path, spoil) -> None:
         check_parquet_files(tmp_path / "data", fix="rebuild it")
 
 
-def test_row_groups_end_where_the_grouping_column_changes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("min_rows", "sizes"),
+    [(0, [5, 8, 4, 1, 2]), (6, [8, 8, 1, 3]), (100, [8, 8, 4])],  # runs: 5 x 1, 12 x 2, 1 x 3, 2 x null
+)
+def test_row_groups_end_where_the_grouping_column_changes(tmp_path: Path, min_rows: int, sizes: list[int]) -> None:
     days = [1] * 5 + [2] * 12 + [3] + [None] * 2  # sorted, with a run longer than the row group bound
     table = pa.table({"day": pa.array(days, pa.int64()), "value": pa.array(range(len(days)))})
-    write_parquet(table, tmp_path / "t.parquet", row_group_size=8, group_by="day")
-    meta = pq.read_metadata(tmp_path / "t.parquet")
-    groups = [
-        pq.ParquetFile(tmp_path / "t.parquet").read_row_group(g).column("day").to_pylist()
-        for g in range(meta.num_row_groups)
-    ]
-    assert [len(g) for g in groups] == [5, 8, 4, 1, 2]
-    assert all(len(set(g)) == 1 for g in groups)
-    assert pq.read_table(tmp_path / "t.parquet").equals(table)
+    path = tmp_path / "t.parquet"
+    write_parquet(table, path, row_group_size=8, group_by="day", min_group_rows=min_rows)
+    groups = [pq.ParquetFile(path).read_row_group(g).column("day").to_pylist() for g in range(len(sizes))]
+    assert pq.read_metadata(path).num_row_groups == len(sizes)
+    assert [len(g) for g in groups] == sizes
+    assert pq.read_table(path).equals(table)

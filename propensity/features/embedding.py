@@ -10,6 +10,7 @@ again. A customer's embedding at snapshot ``t`` is ``sum(spend * e_product) / su
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import duckdb
@@ -81,7 +82,7 @@ def embed_products(ws: Workspace) -> pa.Table:
             pq.write_table(cached, staging / "cached.parquet")
         (
             ray.data.from_arrow(todo)
-            .repartition(max(1, todo.num_rows // 2048))
+            .repartition(math.ceil(todo.num_rows / BATCH_SIZE))  # a block per batch: every actor gets work
             .map_batches(_Embedder, batch_size=BATCH_SIZE, batch_format="pyarrow", concurrency=(1, 2))
             .write_parquet(str(staging / "new"))
         )

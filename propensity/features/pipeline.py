@@ -7,13 +7,13 @@ Layout (documented in docs/FEATURES.md)::
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.<YYYY-MM-DD>.parquet   an ``--as-of`` build's snapshot of one date
 
 b = customer_id mod buckets. A file holds snapshots of one slice of customers, sorted by snapshot time then
-customer, with a row group per snapshot date (split beyond 65,536 rows), so a reader of some dates reads
-exactly their rows (the training-set join does); a Ray task reads one slice with
-``offline/<view>/*/bucket-<bbbb>*.parquet``. The months a build touches are
-staged in ``offline/.staging`` and renamed into place whole. A full build rewrites its months; an ``--as-of``
-build writes its date's file and hard-links the month's other files into the staged month (a daily build costs
-one snapshot, not a month of them), so re-building a date replaces its rows, a new date is added, and a crash
-never leaves half a month visible. One build runs at a time per workspace (a file lock).
+customer, with a row group per snapshot date (split beyond 65,536 rows; dates of fewer than 8,192 rows share
+one), so a reader of some dates reads little more than their rows (the training-set join does); a Ray task
+reads one slice with ``offline/<view>/*/bucket-<bbbb>*.parquet``. The months a build touches are staged in
+``offline/.staging`` and renamed into place whole. A full build rewrites its months; an ``--as-of`` build writes
+its date's file and hard-links the month's other files into the staged month (a daily build costs one snapshot,
+not a month of them), so re-building a date replaces its rows, a new date is added, and a crash never leaves
+half a month visible. One build runs at a time per workspace (a file lock).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
 
 
 CUSTOMERS_PER_BUCKET = 50_000
-ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at each snapshot date, so readers of dates skip the rest
+ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date once it holds MIN_GROUP_ROWS,
+MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
 LAYOUT_FILE = "_layout.json"
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
@@ -287,8 +288,12 @@ def _write_months(
             name = f"{base}.{as_of}.parquet"
         if rows.num_rows:
             rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
-            write_parquet(rows, month_dir / name, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp")
+            _write_month_file(rows, month_dir / name)
     return table.num_rows
+
+
+def _write_month_file(table: pa.Table, path: Path) -> None:
+    write_parquet(table, path, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp", min_group_rows=MIN_GROUP_ROWS)
 
 
 def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: pa.Schema) -> None:
@@ -308,7 +313,7 @@ def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: p
         if pc.any(pc.equal(stamps, stale)).as_py():
             old = pq.read_table(file)
             old = old.filter(pc.not_equal(old.column("event_timestamp"), stale))
-            write_parquet(old, staged / file.name, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp")
+            _write_month_file(old, staged / file.name)
         else:
             link_file(file, staged / file.name)
 

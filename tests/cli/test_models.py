@@ -106,17 +106,17 @@ def test_the_report_has_every_category(first_run: dict, model_workspace: Workspa
 
 
 def test_a_new_model_is_promoted_only_when_it_wins_or_is_forced(first_run: dict, model_workspace: Workspace) -> None:
-    args = ["train", "--workdir", str(model_workspace.root), "--categories", ",".join(BIG)]
+    category = "photo_books"
+    args = ["train", "--workdir", str(model_workspace.root), "--categories", category]
     again = runner.invoke(app, args)  # same data and seed: the same AUC, which does not beat production
     assert again.exit_code == 0, again.output
     registry = ModelRegistry(model_workspace.models_dir)
-    for category in BIG:
-        assert [registry.stage(category, v) for v in (1, 2)] == ["production", "candidate"]
+    assert [registry.stage(category, v) for v in (1, 2)] == ["production", "candidate"]
+    assert registry.stage("greeting_cards", 1) == "production" and registry.versions("greeting_cards") == [1]
     forced = runner.invoke(app, [*args, "--force"])
     assert forced.exit_code == 0, forced.output
-    for category in BIG:
-        assert [registry.stage(category, v) for v in (1, 2, 3)] == ["archived", "candidate", "production"]
-        assert registry.card(category, 3).metrics == registry.card(category, 1).metrics
+    assert [registry.stage(category, v) for v in (1, 2, 3)] == ["archived", "candidate", "production"]
+    assert registry.card(category, 3).metrics == registry.card(category, 1).metrics
 
 
 @pytest.mark.parametrize(
