@@ -6,7 +6,7 @@ ordered by cutoff and customer as `propensity labels` writes them. Each contende
 Feast's store or Ray (and two warm workers) started before the clock: Feast's
 ``get_historical_features(...).to_df()`` against ours into a materialized Ray Dataset (both: the result in
 memory), then ours also written to Parquet. Peak memory is sampled over the whole process tree (for ours: the
-driver and every Ray process). The outputs are compared row by row. More runs of ours: with the distributed
+driver and every Ray process). The outputs are compared row by row. More runs of ours: with the sample
 sort (by time and key, as for rows that do not come sorted), streaming (the lazy path of results too big for
 the object store), with 1 worker, and with the entity rows repeated 2x and 4x at shifted times.
 
@@ -92,7 +92,7 @@ def _bench(args: argparse.Namespace, tmp: Path, workdir: Path) -> None:
     for name, runs, n in [
         (f"feast get_historical_features x{len(feast)}", feast, values),
         (f"ours, 2 workers x{len(ours)}", ours, values),
-        ("ours, 2 workers, distributed sort", sorted_, values),
+        ("ours, 2 workers, sample sort first", sorted_, values),
         ("ours, 2 workers, streaming", streamed, values),
         ("ours, 1 worker", one_worker, values),
         ("ours, 2x entity rows", scaling[2], 2 * values),

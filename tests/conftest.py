@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,7 @@ from propensity.cli.feast import run_feast
 from propensity.config import WORKDIR_ENV, Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.embedding import product_embeddings_dir
 from propensity.features.pipeline import BuildConfig, build_features
 from tests.analytics.known import KnownWorkspace, known_workspace
 
@@ -40,12 +42,20 @@ def synthetic_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+_EMBEDDINGS: dict[int, Path] = {}  # seed -> the product embedding cache of a workspace built with it
+
+
 def feature_workspace(root: Path, *, customers: int, end: date, seed: int) -> Workspace:
     """A workspace in ``root``: synthetic customers from 2024-01-01 to ``end``, features built in 2 buckets and
-    applied to Feast's registry (needs Ray: the product text embeddings run on it)."""
+    applied to Feast's registry (needs Ray: the product text embeddings run on it). The products depend on the
+    seed only, so a later workspace of the same seed starts with the first one's embedding cache, as a user's
+    second build does."""
     ws = Workspace.resolve(root)
     generate_synthetic(SyntheticConfig(customers=customers, end=end, seed=seed), ws.raw_dir, workers=1)
+    if seed in _EMBEDDINGS:
+        shutil.copytree(_EMBEDDINGS[seed], product_embeddings_dir(ws))
     build_features(ws, config=BuildConfig(buckets=2))
+    _EMBEDDINGS.setdefault(seed, product_embeddings_dir(ws))
     assert run_feast(ws, ["apply"]).returncode == 0
     return ws
 

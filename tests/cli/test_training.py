@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """300 customers over eight months, features built and applied."""
-    return feature_workspace(tmp_path_factory.mktemp("training-cli"), customers=300, end=date(2024, 8, 31), seed=5)
+    return feature_workspace(tmp_path_factory.mktemp("training-cli"), customers=300, end=date(2024, 8, 31), seed=3)
 
 
 def test_labels_then_training_set_equal_feast(ws: Workspace) -> None:

@@ -35,7 +35,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """400 synthetic customers over nine months, features built, applied and materialized into SQLite."""
-    ws = feature_workspace(tmp_path_factory.mktemp("store"), customers=400, end=date(2024, 9, 30), seed=2)
+    ws = feature_workspace(tmp_path_factory.mktemp("store"), customers=400, end=date(2024, 9, 30), seed=3)
     span = ["2000-01-01T00:00:00", "2030-01-01T00:00:00"]
     assert run_feast(ws, ["materialize", *online_view_options(), *span]).returncode == 0
     return ws

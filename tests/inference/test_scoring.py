@@ -4,10 +4,7 @@ replace, failures publish nothing."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +18,6 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 from feast import FeatureStore
-from ray.cluster_utils import Cluster
 from typer.testing import CliRunner
 
 from inference.drift_check import DriftError
@@ -284,23 +280,6 @@ def test_a_drifted_feature_blocks_the_push_naming_it(scored: Workspace, tmp_path
     assert pq.read_table(blocked).column("feature")[0].as_py() == "all_spend_365d"
     run = score_customers(ws, ScoreConfig(max_psi=float("inf")))
     assert run.drift[0][0] == "all_spend_365d" and set(_scores(ws, day).scoring_run) == {run.run_id}
-
-
-def test_scoring_on_a_two_worker_cluster_gives_the_local_scores(
-    scored: Workspace, cluster: Cluster, tmp_path: Path
-) -> None:
-    ws = _copy(scored, tmp_path / "cluster")
-    day = _last_day(ws)
-    local = _scores(ws, day)
-    env = {**os.environ, "RAY_ADDRESS": cluster.address, "PROPENSITY_WORKDIR": str(ws.root)}
-    command = [sys.executable, "-m", "propensity", "score"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
-    remote = _scores(ws, day)
-    assert remote.scoring_run.nunique() == 1 and remote.scoring_run.iloc[0] != local.scoring_run.iloc[0]
-    modelled = _modelled(ws)
-    pd.testing.assert_frame_equal(remote[["customer_id", *modelled]], local[["customer_id", *modelled]])
 
 
 def test_a_scoring_actor_killed_mid_run_is_replaced_and_the_run_completes(scored: Workspace, tmp_path) -> None:

@@ -83,7 +83,7 @@ def _run_killing(ws: Workspace, cluster: Cluster, running: str, *args: str) -> s
 
 
 def test_a_worker_killed_while_joining_the_training_set(clean: Workspace, faulty: Workspace, ray_cluster) -> None:
-    _run_killing(faulty, ray_cluster, "join_slice", "training-set", "--batch-rows", "500")  # many tasks to hit
+    _run_killing(faulty, ray_cluster, "join_slice", "training-set", "--batch-rows", "2000")  # a dozen tasks to hit
     expected = pq.read_table(clean.training_sets_dir / SERVICE).sort_by([("customer_id", "ascending"),
                                                                          ("event_timestamp", "ascending")])  # fmt: skip
     got = pq.read_table(faulty.training_sets_dir / SERVICE).sort_by([("customer_id", "ascending"),

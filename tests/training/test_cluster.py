@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from ray.cluster_utils import Cluster
 
 from propensity.config import Workspace
@@ -41,28 +40,24 @@ def test_training_set_cli_on_a_two_worker_cluster(cluster: Cluster, tmp_path: Pa
 def test_train_on_a_two_worker_cluster_matches_a_local_run(
     cluster: Cluster, model_workspace: Workspace, tmp_path: Path
 ) -> None:
-    """Per category (one actor per node) and data-parallel (Ray Train, one worker per node, XGBoost's collective
-    across them) on the cluster, against a local per-category run."""
-    categories = ["photo_books"]  # one category: the strategies, not the categories, are under test
-    local, remote, spread = (Workspace.resolve(tmp_path / name) for name in ("local", "remote", "spread"))
-    for ws in (local, remote, spread):
+    """Data-parallel across the cluster (Ray Train, one worker per node, XGBoost's collective across them) against
+    a local per-category run. (Per-category on a cluster against a local run: tests/reliability/test_faults.py.)"""
+    category = "photo_books"
+    local, spread = (Workspace.resolve(tmp_path / name) for name in ("local", "spread"))
+    for ws in (local, spread):
         for part in ("raw", "offline", "feast", "labels"):
             shutil.copytree(model_workspace.root / part, ws.root / part)
-    command = [sys.executable, "-m", "propensity", "train", "--categories", ",".join(categories)]
+    command = [sys.executable, "-m", "propensity", "train", "--categories", category]
     runs = {
         local: ({"RAY_ADDRESS": "local"}, []),
-        remote: ({"RAY_ADDRESS": cluster.address}, []),
         spread: ({"RAY_ADDRESS": cluster.address}, ["--strategy", "data-parallel"]),
     }
     for ws, (env, options) in runs.items():
         env = {**os.environ, **env, "PROPENSITY_WORKDIR": str(ws.root)}
         result = subprocess.run([*command, *options], env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
-        if ws is not local:
-            assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
+    assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
     assert "(data-parallel)" in result.stderr
-    for category in categories:
-        here, there, across = (ModelRegistry(ws.models_dir).load(category).card for ws in (local, remote, spread))
-        assert there.data_fingerprint == here.data_fingerprint == across.data_fingerprint
-        assert there.metrics["roc_auc"] > 0.7 and across.metrics["roc_auc"] > 0.7
-        assert there.metrics["roc_auc"] == pytest.approx(here.metrics["roc_auc"], abs=0.02)
+    here, across = (ModelRegistry(ws.models_dir).load(category).card for ws in (local, spread))
+    assert across.data_fingerprint == here.data_fingerprint
+    assert here.metrics["roc_auc"] > 0.7 and across.metrics["roc_auc"] > 0.7
