@@ -42,6 +42,7 @@ def synthetic_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+MODEL_SEED = 3  # the model workspace's; other workspaces share it to share its product embeddings
 _EMBEDDINGS: dict[int, Path] = {}  # seed -> the product embedding cache of a workspace built with it
 
 
@@ -102,6 +103,6 @@ def model_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Wo
     the bigger categories."""
     from training.labels import build_labels
 
-    ws = feature_workspace(tmp_path_factory.mktemp("models"), customers=2_000, end=date(2025, 3, 31), seed=3)
+    ws = feature_workspace(tmp_path_factory.mktemp("models"), customers=2_000, end=date(2025, 3, 31), seed=MODEL_SEED)
     build_labels(ws.activate())
     return ws

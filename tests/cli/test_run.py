@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -22,7 +23,9 @@ from propensity.cli.run import STAGES
 from propensity.config import Workspace
 from propensity.datagen.output import read_manifest
 from propensity.features.definitions import SCORES_VIEW
+from propensity.features.embedding import product_embeddings_dir
 from propensity.features.pipeline import connect, data_range
+from tests.conftest import MODEL_SEED
 from tests.inference.test_scoring import _eligible
 from training.registry import ModelRegistry
 
@@ -41,10 +44,14 @@ def _stages(ws: Workspace) -> list[dict]:
 
 
 def test_the_whole_pipeline_runs_on_a_cluster_and_resumes_from_any_stage(
-    isolated_workspace: Path, cluster: Cluster
+    isolated_workspace: Path, cluster: Cluster, model_workspace: Workspace
 ) -> None:
     ws = Workspace.resolve(isolated_workspace)
-    result = _run(ws, cluster, "--customers", str(CUSTOMERS), "--start", "2025-01-01", "--end", "2025-12-31")
+    # The model workspace's seed, so the same products: their text embeddings are in the cache it starts with
+    # (the embedding job itself runs in every workspace build of the suite).
+    shutil.copytree(product_embeddings_dir(model_workspace), product_embeddings_dir(ws))
+    dates = ["--start", "2025-01-01", "--end", "2025-12-31"]
+    result = _run(ws, cluster, "--customers", str(CUSTOMERS), "--seed", str(MODEL_SEED), *dates)
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
     assert list(_stages(ws)[0]["stage_seconds"]) == list(STAGES)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import Workspace
-from tests.conftest import feature_workspace
+from tests.conftest import MODEL_SEED, feature_workspace
 
 runner = CliRunner()
 
@@ -21,7 +21,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """300 customers over eight months, features built and applied."""
-    return feature_workspace(tmp_path_factory.mktemp("training-cli"), customers=300, end=date(2024, 8, 31), seed=3)
+    return feature_workspace(
+        tmp_path_factory.mktemp("training-cli"), customers=300, end=date(2024, 8, 31), seed=MODEL_SEED
+    )
 
 
 def test_labels_then_training_set_equal_feast(ws: Workspace) -> None:

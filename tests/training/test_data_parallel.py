@@ -33,20 +33,24 @@ def parallel_run(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFa
 def test_models_trained_across_workers_are_good_and_their_auc_reproduces(parallel_run) -> None:
     ws, run = parallel_run
     assert run.strategy == "data-parallel" and [o.category for o in run.outcomes] == CATEGORIES
-    registry = ModelRegistry(ws.models_dir)
-    table = pq.read_table(ws.training_sets_dir / "propensity_v1")
     for category in CATEGORIES:
-        model = registry.load(category)
-        assert registry.stage(category, model.card.version) == "production"
-        assert model.card.metrics["roc_auc"] > 0.7
-        # The workers' test shards were put back together row for row: the registered booster scores the test
-        # cutoff's rows of the written training set to the recorded AUC.
-        test_cutoff = datetime.fromisoformat(model.card.split["test"][0]).replace(tzinfo=UTC)
-        rows = table.filter(pc.equal(table.column("event_timestamp"), test_cutoff))
-        scores = model.predict_proba(model.card.layout.matrix(rows))
-        labels = rows.column(LABEL_PREFIX + category).to_numpy()
-        assert roc_auc_score(labels, scores) == pytest.approx(model.card.metrics["roc_auc"], abs=1e-9)
-        assert model.card.metrics["positives"] == labels.sum()
+        assert_good_and_reproducible(ws, category)
+
+
+def assert_good_and_reproducible(ws: Workspace, category: str) -> None:
+    """The category's latest model is in production with a test AUC above 0.7, and the workers' test shards were
+    put back together row for row: it scores the test cutoff's rows of the written training set to that AUC."""
+    registry = ModelRegistry(ws.models_dir)
+    model = registry.load(category)
+    assert registry.stage(category, model.card.version) == "production"
+    assert model.card.metrics["roc_auc"] > 0.7
+    table = pq.read_table(ws.training_sets_dir / "propensity_v1")
+    test_cutoff = datetime.fromisoformat(model.card.split["test"][0]).replace(tzinfo=UTC)
+    rows = table.filter(pc.equal(table.column("event_timestamp"), test_cutoff))
+    scores = model.predict_proba(model.card.layout.matrix(rows))
+    labels = rows.column(LABEL_PREFIX + category).to_numpy()
+    assert roc_auc_score(labels, scores) == pytest.approx(model.card.metrics["roc_auc"], abs=1e-9)
+    assert model.card.metrics["positives"] == labels.sum()
 
 
 def test_the_streaming_survey_describes_the_set_as_loading_it_whole_does(parallel_run) -> None:
