@@ -48,7 +48,7 @@ def test_feast_cli_in_feature_repo_uses_the_workspace(tmp_path: Path) -> None:
     """Feast's own CLI, run inside feature_repo/, writes its registry into $PROPENSITY_WORKDIR only."""
     feast = shutil.which("feast", path=os.path.dirname(sys.executable))
     assert feast, "Feast's CLI must be installed next to this interpreter"
-    workspaces = [tmp_path / "one", tmp_path / "two"]
+    workspaces = [tmp_path / "one"]
     for ws in workspaces:
         (ws / "feast").mkdir(parents=True)
         generate_synthetic(SyntheticConfig(customers=50, end=date(2024, 3, 31)), ws / "raw", workers=1)

@@ -63,10 +63,12 @@ def test_the_whole_pipeline_runs_on_a_cluster_and_resumes_from_any_stage(
 
     registry = ModelRegistry(ws.models_dir)
     production = [c for c in registry.categories() if registry.production(c) is not None]
-    assert production
-    for category in production:
-        metrics = registry.card(category, registry.production(category).version).metrics
-        assert metrics["roc_auc"] > 0.5 and metrics["top_decile_precision"] > metrics["base_rate"], category
+    metrics = {c: registry.card(c, registry.production(c).version).metrics for c in production}
+    judged = [c for c in production if metrics[c]["positives"] >= 10]  # fewer test positives cannot judge a model
+    assert len(judged) >= 2
+    for category in judged:
+        assert metrics[category]["roc_auc"] > 0.5, category
+        assert metrics[category]["top_decile_precision"] > metrics[category]["base_rate"], category
 
     day = data_range(connect(ws))[1] + timedelta(days=1)
     scores = pq.read_table(ws.offline_dir / SCORES_VIEW / day.isoformat()).to_pandas().set_index("customer_id")
