@@ -1,4 +1,4 @@
-"""The data-parallel strategy (Ray Train's XGBoost across workers) against the per-category one."""
+"""Data-parallel training: the streaming survey and the strategy choice (training across a cluster: test_cluster)."""
 
 from __future__ import annotations
 
@@ -23,18 +23,13 @@ CATEGORIES = ["photo_books"]  # one of the two with the most positives
 
 @pytest.fixture(scope="module")
 def parallel_run(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, TrainingRun]:
-    """A category trained data-parallel on a copy of the model workspace (2 workers, one CPU each)."""
+    """A category trained on a copy of the model workspace, for the survey and the strategy choice (training
+    data-parallel itself runs across a cluster in tests/training/test_cluster.py, checked with
+    :func:`assert_good_and_reproducible`)."""
     ws = Workspace.resolve(tmp_path_factory.mktemp("parallel"))
     for part in ("raw", "offline", "feast", "labels"):
         shutil.copytree(model_workspace.root / part, ws.root / part)
-    return ws, train_models(ws.activate(), TrainConfig(categories=CATEGORIES, strategy="data-parallel"))
-
-
-def test_models_trained_across_workers_are_good_and_their_auc_reproduces(parallel_run) -> None:
-    ws, run = parallel_run
-    assert run.strategy == "data-parallel" and [o.category for o in run.outcomes] == CATEGORIES
-    for category in CATEGORIES:
-        assert_good_and_reproducible(ws, category)
+    return ws, train_models(ws.activate(), TrainConfig(categories=CATEGORIES, strategy="per-category"))
 
 
 def assert_good_and_reproducible(ws: Workspace, category: str) -> None:
