@@ -118,9 +118,7 @@ class ViewFiles:
                 rows = meta.metadata.row_group(group).num_rows
                 slots.append((number << ROW_BITS) + np.arange(rows, dtype=np.int64))
         if not parts:
-            return pa.table({c: pa.array([], footer(self.files[0]).schema.field(c).type) for c in columns}), np.zeros(
-                0, np.int64
-            )
+            return self._empty(columns), np.zeros(0, np.int64)
         return pa.concat_tables(parts, promote_options="permissive"), np.concatenate(slots)
 
     def read_rows(self, columns: list[str], slots: np.ndarray) -> tuple[pa.Table, np.ndarray]:
@@ -144,9 +142,11 @@ class ViewFiles:
         found = slots >= 0
         positions[found] = start[slots[found] >> ROW_BITS] + (slots[found] & ((1 << ROW_BITS) - 1))
         if not parts:
-            schema = footer(self.files[0]).schema
-            return pa.table({c: pa.array([], schema.field(c).type) for c in columns}), positions
+            return self._empty(columns), positions
         return pa.concat_tables(parts, promote_options="permissive"), positions
+
+    def _empty(self, columns: list[str]) -> pa.Table:
+        return footer(self.files[0]).schema.empty_table().select(columns)
 
     def _may_match(self, meta: _Footer, group: int, bounds: Bounds) -> bool:
         """False only when the row group's statistics prove no row of it can match ``bounds``."""
