@@ -8,5 +8,6 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
     exit 2
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev,redis]"
+# uv resolves and installs the same versions as pip, in seconds instead of a minute and a half.
+.venv/bin/python -m pip install --quiet "uv>=0.13,<0.14"
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev,redis]"

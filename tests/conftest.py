@@ -97,6 +97,16 @@ def ray_session():
     ray.shutdown()
 
 
+def copy_workspace(source: Workspace, root: Path, parts: tuple[str, ...] = ("raw", "offline", "labels")) -> Workspace:
+    """``parts`` of ``source`` copied into ``root``, active, with a Feast registry of its own: applied afresh (a
+    copied registry would name the source's files)."""
+    ws = Workspace.resolve(root).activate()
+    for part in parts:
+        shutil.copytree(source.root / part, ws.root / part)
+    assert run_feast(ws, ["apply"], capture=True).returncode == 0
+    return ws
+
+
 @pytest.fixture(scope="session")
 def model_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """2,000 customers over 15 months with features and monthly labels: enough positives to train and judge
@@ -106,3 +116,16 @@ def model_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Wo
     ws = feature_workspace(tmp_path_factory.mktemp("models"), customers=2_000, end=date(2025, 3, 31), seed=MODEL_SEED)
     build_labels(ws.activate())
     return ws
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(model_workspace: Workspace) -> tuple[Workspace, str]:
+    """The model workspace after one ``propensity train`` of every category (its training set, models and
+    report), and what the command printed. Tests that change its models work on a :func:`copy_workspace`."""
+    from typer.testing import CliRunner
+
+    from propensity.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--workdir", str(model_workspace.root)])
+    assert result.exit_code == 0, result.output
+    return model_workspace, result.output

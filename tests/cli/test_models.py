@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -16,21 +17,22 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import Workspace
+from tests.conftest import copy_workspace
 from training.plan import resolve_plan
 from training.registry import FeatureMismatchError, ModelRegistry
+from training.trainer import TrainConfig, train_models
 
 runner = CliRunner()
 BIG = ["greeting_cards", "photo_books"]  # the categories with the most positives
 
 
 @pytest.fixture(scope="module")
-def first_run(model_workspace: Workspace) -> dict[str, object]:
-    """One `propensity train` of every category, and the registry listing after it."""
-    result = runner.invoke(app, ["train", "--workdir", str(model_workspace.root)])
-    assert result.exit_code == 0, result.output
-    listed = runner.invoke(app, ["models", "list", "--json", "--workdir", str(model_workspace.root)])
+def first_run(trained_workspace: tuple[Workspace, str]) -> dict[str, object]:
+    """What the session's one `propensity train` of every category printed, and the registry listing after it."""
+    ws, output = trained_workspace
+    listed = runner.invoke(app, ["models", "list", "--json", "--workdir", str(ws.root)])
     assert listed.exit_code == 0, listed.output
-    return {"output": result.output, "models": json.loads(listed.stdout)}
+    return {"output": output, "models": json.loads(listed.stdout)}
 
 
 def _service_features(ws: Workspace, service: str) -> list[str]:
@@ -105,17 +107,20 @@ def test_the_report_has_every_category(first_run: dict, model_workspace: Workspa
         assert f'id="{model["category"]}"' in html
 
 
-def test_a_new_model_is_promoted_only_when_it_wins_or_is_forced(first_run: dict, model_workspace: Workspace) -> None:
+def test_a_new_model_is_promoted_only_when_it_wins_or_is_forced(
+    trained_workspace: tuple[Workspace, str], tmp_path: Path
+) -> None:
+    ws = copy_workspace(trained_workspace[0], tmp_path / "ws", ("raw", "offline", "labels", "training_sets", "models"))
     category = "photo_books"
-    args = ["train", "--workdir", str(model_workspace.root), "--categories", category]
-    again = runner.invoke(app, args)  # same data and seed: the same AUC, which does not beat production
-    assert again.exit_code == 0, again.output
-    registry = ModelRegistry(model_workspace.models_dir)
+    # same data and seed: the same AUC, which does not beat production
+    train_models(ws, TrainConfig(categories=[category]), training_set=ws.training_sets_dir / "propensity_v1")
+    registry = ModelRegistry(ws.models_dir)
     assert [registry.stage(category, v) for v in (1, 2)] == ["production", "candidate"]
     assert registry.stage("greeting_cards", 1) == "production" and registry.versions("greeting_cards") == [1]
-    forced = runner.invoke(app, [*args, "--force"])
+    forced = runner.invoke(app, ["train", "--workdir", str(ws.root), "--categories", category, "--force"])
     assert forced.exit_code == 0, forced.output
     assert [registry.stage(category, v) for v in (1, 2, 3)] == ["archived", "candidate", "production"]
+    # the training set built afresh by the command is the one the first run trained on
     assert registry.card(category, 3).metrics == registry.card(category, 1).metrics
 
 

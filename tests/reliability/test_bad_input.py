@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
+from tests.conftest import copy_workspace
 
 runner = CliRunner()
 HOSTILE = "x'; DROP TABLE raw_orders; --"
@@ -22,11 +22,7 @@ HOSTILE = "x'; DROP TABLE raw_orders; --"
 @pytest.fixture(scope="module")
 def ws(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A copy of the model workspace (raw data, features, labels, registry; no models)."""
-    ws = Workspace.resolve(tmp_path_factory.mktemp("bad") / "ws").activate()
-    for part in ("raw", "offline", "labels"):
-        shutil.copytree(model_workspace.root / part, ws.root / part)
-    assert run_feast(ws, ["apply"], capture=True).returncode == 0
-    return ws
+    return copy_workspace(model_workspace, tmp_path_factory.mktemp("bad") / "ws")
 
 
 def _snapshot(root: Path) -> dict[Path, int]:

@@ -3,7 +3,6 @@ message naming the file and the fix, writes nothing, and works again once the da
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,20 +12,16 @@ import pytest
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
 from propensity.features.pipeline import build_features, view_dir
+from tests.conftest import copy_workspace
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def ws(model_workspace: Workspace, tmp_path: Path) -> Workspace:
-    ws = Workspace.resolve(tmp_path / "ws").activate()
-    for part in ("raw", "offline", "labels"):
-        shutil.copytree(model_workspace.root / part, ws.root / part)
-    assert run_feast(ws, ["apply"], capture=True).returncode == 0
-    return ws
+    return copy_workspace(model_workspace, tmp_path / "ws")
 
 
 def _invoke(ws: Workspace, *args: str) -> tuple[int, str]:

@@ -23,17 +23,16 @@ from feast import FeatureStore
 from ray.cluster_utils import Cluster
 
 from inference.scoring import ScoreConfig, score_customers
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import view_dir
 from propensity.storage import sql_path
 from propensity.workspace_lock import HOLDER_FILE
-from tests.conftest import two_worker_cluster
+from tests.conftest import copy_workspace, two_worker_cluster
 from tests.reliability.faults import WorkerKiller, finish, kill_when, propensity
 from training.registry import ModelRegistry
-from training.trainer import TrainConfig, train_models, write_workspace_training_set
+from training.trainer import TrainConfig, train_models
 
 CATEGORY = "greeting_cards"
 SERVICE = "propensity_v1"
@@ -47,12 +46,12 @@ def ray_cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def clean(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A copy of the model workspace with a training set, a model of one category and its scores, made
-    without faults."""
-    ws = _copy(model_workspace, tmp_path_factory.mktemp("clean"))
-    path = write_workspace_training_set(ws, SERVICE)
-    train_models(ws, TrainConfig(categories=[CATEGORY]), training_set=path)
+def clean(trained_workspace: tuple[Workspace, str], tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A copy of the trained workspace's data and training set with a model of one category and its scores,
+    made without faults."""
+    parts = ("raw", "offline", "labels", "training_sets")
+    ws = copy_workspace(trained_workspace[0], tmp_path_factory.mktemp("clean") / "ws", parts)
+    train_models(ws, TrainConfig(categories=[CATEGORY]), training_set=ws.training_sets_dir / SERVICE)
     score_customers(ws, ScoreConfig())
     return ws
 
@@ -60,15 +59,7 @@ def clean(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def faulty(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """Another copy, for the jobs that get killed (the tests below run in order on it)."""
-    return _copy(model_workspace, tmp_path_factory.mktemp("faulty"))
-
-
-def _copy(source: Workspace, root: Path) -> Workspace:
-    ws = Workspace.resolve(root / "ws").activate()
-    for part in ("raw", "offline", "labels"):
-        shutil.copytree(source.root / part, ws.root / part)
-    assert run_feast(ws, ["apply"], capture=True).returncode == 0  # the registry names this copy's files
-    return ws
+    return copy_workspace(model_workspace, tmp_path_factory.mktemp("faulty") / "ws")
 
 
 def _run_killing(ws: Workspace, cluster: Cluster, running: str, *args: str) -> str:

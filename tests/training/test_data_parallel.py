@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,18 @@ from propensity.config import Workspace
 from training.data_parallel import survey
 from training.labels import LABEL_PREFIX
 from training.registry import ModelRegistry
-from training.trainer import TrainConfig, TrainingRun, choose_strategy, load_splits, train_models, uncompressed_bytes
+from training.splits import TimeSplit
+from training.trainer import TrainConfig, choose_strategy, load_splits, uncompressed_bytes
 
-CATEGORIES = ["photo_books"]  # one of the two with the most positives
+CATEGORY = "photo_books"  # one of the two with the most positives
 
 
 @pytest.fixture(scope="module")
-def parallel_run(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, TrainingRun]:
-    """A category trained on a copy of the model workspace, for the survey and the strategy choice (training
+def trained(trained_workspace: tuple[Workspace, str]) -> Workspace:
+    """The session's workspace trained per category, for the survey and the strategy choice (training
     data-parallel itself runs across a cluster in tests/training/test_cluster.py, checked with
     :func:`assert_good_and_reproducible`)."""
-    ws = Workspace.resolve(tmp_path_factory.mktemp("parallel"))
-    for part in ("raw", "offline", "feast", "labels"):
-        shutil.copytree(model_workspace.root / part, ws.root / part)
-    return ws, train_models(ws.activate(), TrainConfig(categories=CATEGORIES, strategy="per-category"))
+    return trained_workspace[0].activate()
 
 
 def assert_good_and_reproducible(ws: Workspace, category: str) -> None:
@@ -48,12 +45,12 @@ def assert_good_and_reproducible(ws: Workspace, category: str) -> None:
     assert model.card.metrics["positives"] == labels.sum()
 
 
-def test_the_streaming_survey_describes_the_set_as_loading_it_whole_does(parallel_run) -> None:
-    ws, run = parallel_run
-    path = str(ws.training_sets_dir / "propensity_v1")
-    card = ModelRegistry(ws.models_dir).load(CATEGORIES[0]).card
-    label_columns = [LABEL_PREFIX + c for c in CATEGORIES]
-    split = run.split
+def test_the_streaming_survey_describes_the_set_as_loading_it_whole_does(trained: Workspace) -> None:
+    path = str(trained.training_sets_dir / "propensity_v1")
+    card = ModelRegistry(trained.models_dir).load(CATEGORY).card
+    names = pq.read_schema(trained.labels_dir / "labels.parquet").names
+    label_columns = sorted(n for n in names if n.startswith(LABEL_PREFIX))  # the run trained every category
+    split = TimeSplit(**{name: tuple(date.fromisoformat(c) for c in cutoffs) for name, cutoffs in card.split.items()})
     data, loaded = load_splits(path, card.features, label_columns, split)
     layout, surveyed = survey(path, card.features, label_columns, split)
     assert layout == data.layout
@@ -65,9 +62,8 @@ def test_the_streaming_survey_describes_the_set_as_loading_it_whole_does(paralle
         assert surveyed["positives"][name] == {c: int(np.count_nonzero(y)) for c, y in columns.items()}
 
 
-def test_auto_picks_data_parallel_for_sets_bigger_than_a_worker_should_hold(parallel_run) -> None:
-    ws, _ = parallel_run
-    path = ws.training_sets_dir / "propensity_v1"
+def test_auto_picks_data_parallel_for_sets_bigger_than_a_worker_should_hold(trained: Workspace) -> None:
+    path = trained.training_sets_dir / "propensity_v1"
     size = uncompressed_bytes(path)
     assert size > sum(file.stat().st_size for file in Path(path).glob("*.parquet"))  # decoded, not on disk
     gib = size / 2**30
