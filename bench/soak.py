@@ -205,7 +205,9 @@ def leftovers(ws: Workspace) -> int:
 
 
 def disk_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+    """Bytes of the files under ``path``, each hard-linked file once."""
+    files = {(s.st_dev, s.st_ino): s.st_size for s in (p.stat() for p in path.rglob("*") if p.is_file())}
+    return sum(files.values())
 
 
 def summarise(days: list[dict]) -> None:
