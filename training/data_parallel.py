@@ -79,7 +79,7 @@ def _chain(first: list[Result], then: Iterator[Result]) -> Iterator[Result]:
 
 
 def survey(path: str, features: list[str], label_columns: list[str], split: TimeSplit) -> tuple[MatrixLayout, dict]:
-    """The training set's matrix layout, and its rows, positives per label column, fingerprint and the train
+    """The training set's matrix layout, and its rows, positives and fingerprint per label column and the train
     split's drift profile, read as a stream (a Ray task in :func:`train`)."""
     source = pads.dataset(path, format="parquet")
     layout = _layout(source, features, split_filter(source, split, "train"))
@@ -103,7 +103,7 @@ def survey(path: str, features: list[str], label_columns: list[str], split: Time
         "positives": positives,
         "widths": list(layout.widths),
         "vocabularies": [list(v) for v in layout.vocabularies],
-        "fingerprint": fingerprint.hexdigest(),
+        "fingerprints": fingerprint.hexdigests(),
         "profile": DriftProfile.of(sample.matrix, layout.columns),
     }
     return layout, info

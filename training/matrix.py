@@ -78,8 +78,9 @@ class MatrixLayout:
 
 
 class Fingerprint:
-    """A digest of each split's matrix and label columns that does not depend on how their rows are batched:
-    feed each split's rows in order, in as many batches as suits."""
+    """A digest of each split's matrix and of each label column that does not depend on how their rows are
+    batched: feed each split's rows in order, in as many batches as suits. A category's fingerprint covers the
+    matrix and its own label column only, so it is the same whichever other categories trained alongside."""
 
     def __init__(self, splits: tuple[str, ...], label_columns: list[str]):
         parts = [(split, part) for split in splits for part in ("", *label_columns)]
@@ -91,12 +92,17 @@ class Fingerprint:
         for column, values in labels.items():
             self._parts[split, column].update(np.asarray(values, dtype=np.float32).tobytes())
 
-    def hexdigest(self) -> str:
-        """The fingerprint of everything fed so far."""
-        whole = hashlib.blake2b(digest_size=16)
-        for part in self._parts.values():
-            whole.update(part.digest())
-        return whole.hexdigest()
+    def hexdigests(self) -> dict[str, str]:
+        """Per label column, the fingerprint of the matrix and that column fed so far."""
+        columns = dict.fromkeys(column for _, column in self._parts if column)
+        digests = {}
+        for label_column in columns:
+            whole = hashlib.blake2b(digest_size=16)
+            for (_, column), part in self._parts.items():
+                if column in ("", label_column):
+                    whole.update(part.digest())
+            digests[label_column] = whole.hexdigest()
+        return digests
 
 
 def is_string(type_: pa.DataType) -> bool:

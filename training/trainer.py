@@ -163,11 +163,10 @@ def fit_categories(
         "versions": _library_versions(),
         "widths": info["widths"],
         "vocabularies": info["vocabularies"],
-        "data_fingerprint": info["fingerprint"],
     }
     outcomes = []
     for done, result in enumerate(results, start=1):
-        outcomes.append(_record(registry, result, common, info["profile"], definition, config))
+        outcomes.append(_record(registry, result, common, info, definition, config))
         if progress:
             progress(result["category"], done, len(categories))
     outcomes.sort(key=lambda o: o.category)
@@ -233,7 +232,7 @@ def load_splits(
 ) -> tuple[SplitData, dict[str, object]]:
     """Read the training set once into one float32 matrix per split, with its labels (a Ray task in
     :func:`fit_categories`); also return its description (rows per split, array widths, vocabularies, a
-    fingerprint and the train split's drift profile), small enough for the driver."""
+    fingerprint per label column and the train split's drift profile), small enough for the driver."""
     source = pads.dataset(path, format="parquet")
     matrices, labels, rows = {}, {}, {}
     fingerprint = Fingerprint(SPLITS, label_columns)
@@ -251,7 +250,7 @@ def load_splits(
         "rows": rows,
         "widths": list(layout.widths),
         "vocabularies": [list(v) for v in layout.vocabularies],
-        "fingerprint": fingerprint.hexdigest(),
+        "fingerprints": fingerprint.hexdigests(),
         "profile": DriftProfile.of(sample.matrix, layout.columns),
     }
     return SplitData(layout, matrices, labels), info
@@ -297,9 +296,10 @@ def quantize(data: SplitData, params: BoosterParams, threads: int) -> tuple[xgb.
 
 
 def _record(
-    registry: ModelRegistry, result: dict, common: dict, profile: DriftProfile, definition: dict, config: TrainConfig
+    registry: ModelRegistry, result: dict, common: dict, info: dict, definition: dict, config: TrainConfig
 ) -> CategoryOutcome:
-    """Register a trained category (skips pass through) and promote it when it wins."""
+    """Register a trained category (skips pass through) and promote it when it wins; ``info`` describes the
+    training set (its drift profile and fingerprints)."""
     category = result["category"]
     if "skipped" in result:
         return CategoryOutcome(category, None, str(result["skipped"]))
@@ -311,9 +311,10 @@ def _record(
         rounds=result["rounds"],
         metrics=result["metrics"],
         top_features=result["top_features"],
+        data_fingerprint=info["fingerprints"][LABEL_PREFIX + category],
         **common,
     )
-    card = registry.register(card, booster, result["plots"], profile)
+    card = registry.register(card, booster, result["plots"], info["profile"])
     auc = card.metrics["roc_auc"]
     production = registry.production(category)
     champion_auc = result["champion_auc"]

@@ -32,7 +32,6 @@ from propensity.workspace_lock import HOLDER_FILE
 from tests.conftest import copy_workspace, two_worker_cluster
 from tests.reliability.faults import WorkerKiller, finish, kill_when, propensity
 from training.registry import ModelRegistry
-from training.trainer import TrainConfig, train_models
 
 CATEGORY = "greeting_cards"
 SERVICE = "propensity_v1"
@@ -47,11 +46,11 @@ def ray_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def clean(trained_workspace: tuple[Workspace, str], tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A copy of the trained workspace's data and training set with a model of one category and its scores,
-    made without faults."""
+    """A copy of the trained workspace's data, training set and model of one category, scored without faults."""
+    trained = trained_workspace[0]
     parts = ("raw", "offline", "labels", "training_sets")
-    ws = copy_workspace(trained_workspace[0], tmp_path_factory.mktemp("clean") / "ws", parts)
-    train_models(ws, TrainConfig(categories=[CATEGORY]), training_set=ws.training_sets_dir / SERVICE)
+    ws = copy_workspace(trained, tmp_path_factory.mktemp("clean") / "ws", parts)
+    shutil.copytree(trained.models_dir / CATEGORY, ws.models_dir / CATEGORY)
     score_customers(ws, ScoreConfig())
     return ws
 

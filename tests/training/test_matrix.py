@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from training.matrix import MatrixLayout
+from training.matrix import Fingerprint, MatrixLayout
 
 
 def _table() -> pa.Table:
@@ -49,3 +49,21 @@ def test_rows_whose_array_width_differs_from_the_layout_are_refused() -> None:
     layout = MatrixLayout.of(_table(), ["embedding"])
     with pytest.raises(ValueError, match="length is not 2"):
         layout.matrix(pa.table({"embedding": pa.array([[1.0, 2.0, 3.0]], pa.list_(pa.float32()))}))
+
+
+def test_a_categorys_fingerprint_ignores_batching_and_the_other_categories() -> None:
+    matrix = np.arange(18, dtype=np.float32).reshape(6, 3)
+    a, b = np.array([1, 0, 1, 0, 0, 1]), np.array([0, 1, 0, 0, 1, 0])
+
+    def digests(labels: dict[str, np.ndarray], batches: list[slice], matrix: np.ndarray = matrix) -> dict[str, str]:
+        fingerprint = Fingerprint(("train",), list(labels))
+        for rows in batches:
+            fingerprint.update("train", matrix[rows], {c: y[rows] for c, y in labels.items()})
+        return fingerprint.hexdigests()
+
+    whole = digests({"label_a": a, "label_b": b}, [slice(0, 6)])
+    assert digests({"label_a": a, "label_b": b}, [slice(0, 2), slice(2, 6)]) == whole
+    assert digests({"label_a": a}, [slice(0, 6)]) == {"label_a": whole["label_a"]}
+    assert whole["label_a"] != whole["label_b"]
+    assert digests({"label_a": 1 - a}, [slice(0, 6)])["label_a"] != whole["label_a"]
+    assert digests({"label_a": a}, [slice(0, 6)], matrix + 1)["label_a"] != whole["label_a"]
