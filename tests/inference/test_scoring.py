@@ -3,6 +3,7 @@ replace, failures publish nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -296,13 +297,15 @@ def test_a_scoring_actor_killed_mid_run_is_replaced_and_the_run_completes(scored
 
 
 def _kill_a_scoring_actor(running: Future) -> bool:
-    """SIGKILL the first Ray Data scoring actor seen alive (once it has had time to take a block)."""
+    """SIGKILL the first Ray Data scoring actor of this process's Ray seen alive (once it has had time to take a
+    block); one that ends meanwhile is passed over for the next."""
     while not running.done():
-        for proc in psutil.process_iter(["cmdline"]):
-            if any("ModelScorer" in part for part in proc.info["cmdline"] or []):
-                time.sleep(0.5)
-                proc.kill()
-                return True
+        for proc in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if any("ModelScorer" in part for part in proc.cmdline()):
+                    time.sleep(0.5)
+                    proc.kill()
+                    return True
         time.sleep(0.05)
     return False
 
