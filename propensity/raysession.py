@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import ray
 import ray.data
 
 
 def ensure_ray() -> None:
-    """Connect to Ray once per process: ``RAY_ADDRESS`` when set (an existing cluster), else a local instance."""
+    """Connect to Ray once per process: ``RAY_ADDRESS`` when set (an existing cluster; ``auto`` finds the one
+    started on this machine), else a new local instance of this process's own. Ray alone would join whatever
+    cluster last started on the machine, another user's job included."""
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, log_to_driver=False)
 
 
 def cluster_cpus() -> int:

@@ -25,7 +25,7 @@ from feast import FeatureStore
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from propensity.raysession import cluster_cpus
+from propensity.raysession import cluster_cpus, ensure_ray
 from propensity.storage import staged_directory
 from training.entities import EntityInput, EntityRows, EntitySlice
 from training.pit import join_batch
@@ -73,6 +73,7 @@ def build_training_set(
     _check_entities(entities.schema, plan)
     if entities.num_rows == 0:
         raise TrainingSetError("entity_df has no rows")
+    ensure_ray()
     concurrency = min(math.ceil(entities.num_rows / batch_rows), workers or cluster_cpus())
     count = concurrency * math.ceil(entities.num_rows / batch_rows / concurrency)
     slices = entities.slices(count, None if presorted else [ENTITY_TIMESTAMP, *plan.entity_keys])
