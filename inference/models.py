@@ -5,8 +5,8 @@ from __future__ import annotations
 from feast import FeatureStore
 
 from inference.scorer import ScoringModel
-from training.plan import resolve_plan
 from training.registry import ModelRegistry
+from training.resolve import resolve_plan
 
 
 def production_models(registry: ModelRegistry, store: FeatureStore, categories: list[str] | None) -> list[ScoringModel]:

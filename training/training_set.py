@@ -21,7 +21,6 @@ from pathlib import Path
 import pyarrow as pa
 import ray
 import ray.data
-from feast import FeatureStore
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
@@ -29,7 +28,7 @@ from propensity.raysession import cluster_cpus, ensure_ray
 from propensity.storage import staged_directory
 from training.entities import EntityInput, EntityRows, EntitySlice
 from training.pit import join_batch
-from training.plan import ENTITY_TIMESTAMP, JoinPlan, TrainingSetError, resolve_plan
+from training.plan import ENTITY_TIMESTAMP, JoinPlan, TrainingSetError
 
 BATCH_ROWS = 50_000
 EAGER_SHARE = 0.25  # eager while the estimated result is at most this share of the cluster's object store
@@ -67,6 +66,10 @@ def build_training_set(
         raise TrainingSetError(f"batch_rows must be at least 1, got {batch_rows}")
     if workers is not None and workers < 1:
         raise TrainingSetError(f"workers must be at least 1, got {workers}")
+    from feast import FeatureStore  # here, not at the top: the Ray workers importing this module never need Feast
+
+    from training.resolve import resolve_plan
+
     store = FeatureStore(repo_path=str(_repo(repo_path)))
     plan = resolve_plan(store, features, full_feature_names=full_feature_names)
     entities = EntityRows(entity_df)
