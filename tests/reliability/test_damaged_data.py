@@ -48,7 +48,8 @@ def test_a_truncated_offline_file_is_refused_then_a_rebuild_mends_it(ws: Workspa
     assert _files(ws.offline_dir) == before
 
     build_features(ws)  # a full build rewrites every month
-    code, output = _invoke(ws, "training-set")
+    assert pq.read_metadata(damaged).num_rows > 0
+    code, output = _invoke(ws, "sql", "SELECT count(*) FROM category_spend")
     assert code == 0, output
 
 
@@ -76,8 +77,9 @@ def test_a_damaged_online_view_file_stops_materialize(ws: Workspace) -> None:
     ],
 )
 def test_a_raw_table_of_another_schema_is_refused_before_anything_is_written(
-    ws: Workspace, change, message: str
+    model_workspace: Workspace, tmp_path: Path, change, message: str
 ) -> None:
+    ws = copy_workspace(model_workspace, tmp_path / "ws", ("raw", "offline"), registry=False)
     part = sorted((ws.raw_dir / "orders").glob("*.parquet"))[0]
     pq.write_table(change(pq.read_table(part)), part)
     before = _files(ws.offline_dir)

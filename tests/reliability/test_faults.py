@@ -1,7 +1,7 @@
 """Faults injected into real jobs on a two-worker Ray cluster started here: a Ray worker killed while it builds a
-training set, trains or scores; the driver killed mid-build while a second writer is refused; a materialize
-killed half-way. Each job must finish with the answer an undisturbed run gives, or fail with a
-clear message and leave what was committed intact; a re-run must succeed.
+training set, trains or scores; the driver killed mid-build (held first, while a second writer is refused); a
+materialize killed half-way. Each job must finish with the answer an undisturbed run gives, or fail with a clear
+message and leave what was committed intact; a re-run must succeed.
 
 The undisturbed answers come from the ``clean`` copy of a generated workspace, built in this process; the
 faults hit the ``faulty`` copy, through the CLI as a user runs it."""
@@ -9,9 +9,12 @@ faults hit the ``faulty`` copy, through the CLI as a user runs it."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import signal
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -26,9 +29,8 @@ from inference.scoring import ScoreConfig, score_customers
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.definitions import SCORES_VIEW
-from propensity.features.pipeline import view_dir
+from propensity.features.pipeline import connect, data_range, view_dir
 from propensity.storage import sql_path
-from propensity.workspace_lock import HOLDER_FILE
 from tests.conftest import copy_workspace, two_worker_cluster
 from tests.reliability.faults import WorkerKiller, finish, kill_when, propensity
 from training.registry import ModelRegistry
@@ -108,22 +110,25 @@ def test_a_worker_killed_while_scoring(clean: Workspace, faulty: Workspace, ray_
 def test_the_driver_killed_mid_build_loses_nothing_and_a_rerun_finishes(
     clean: Workspace, faulty: Workspace, ray_cluster
 ) -> None:
-    """Also: a second writer started meanwhile is refused naming the first, and a reader works throughout."""
+    """Also: while the build holds a staged batch, a second writer is refused naming it and a reader sees the old
+    data. (A one-date build: it stages and commits as a full build does, month by month.)"""
     before = _offline_content(faulty)
     assert before == _offline_content(clean)
-    build = propensity(faulty.root, "features", "build", ray_address=ray_cluster.address)
-    assert kill_when(build, lambda: (faulty.root / HOLDER_FILE).exists(), kill=False)
+    build_args = ("features", "build", "--as-of", str(data_range(connect(faulty))[1] + timedelta(days=1)))
+    build = propensity(faulty.root, *build_args, ray_address=ray_cluster.address)
+    staging = faulty.offline_dir / ".staging"
+    assert kill_when(build, lambda: any(staging.glob("*/*/*/*.parquet")), kill=False), "the build ended first"
+    os.killpg(build.pid, signal.SIGSTOP)  # held mid-build, its lock taken and a batch staged
     code, output = finish(propensity(faulty.root, "labels"))
     assert code == 2 and f"is in use by `propensity features build` (pid {build.pid}" in " ".join(output.split())
     code, output = finish(propensity(faulty.root, "sql", "SELECT count(*) AS n FROM customer_profile"))
     assert code == 0, output[-2000:]
-
-    staging = faulty.offline_dir / ".staging"
-    assert kill_when(build, lambda: any(staging.glob("*/*/*/*.parquet"))), "the build ended before the kill"
+    os.killpg(build.pid, signal.SIGKILL)
+    build.communicate()
     assert any(staging.iterdir())  # the kill left a staged batch behind, outside every view
     assert _offline_content(faulty) == before  # every month still whole: the old build's
 
-    code, output = finish(propensity(faulty.root, "features", "build", ray_address=ray_cluster.address))
+    code, output = finish(propensity(faulty.root, *build_args, ray_address=ray_cluster.address))
     assert code == 0, output[-3000:]
     assert not any(staging.iterdir())  # the re-run swept the dead build's staging
     assert _offline_content(faulty) == before
