@@ -111,6 +111,17 @@ def copy_workspace(
 
 
 @pytest.fixture(scope="session")
+def small_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
+    """400 customers over nine months with features and monthly labels, for tests of the feature store and of
+    damaged data. Tests copy it (:func:`copy_workspace`) before changing it."""
+    from training.labels import build_labels
+
+    ws = feature_workspace(tmp_path_factory.mktemp("small"), customers=400, end=date(2024, 9, 30), seed=MODEL_SEED)
+    build_labels(ws.activate())
+    return ws
+
+
+@pytest.fixture(scope="session")
 def model_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """2,000 customers over 15 months with features and monthly labels: enough positives to train and judge
     the bigger categories."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,17 +12,15 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import Workspace
-from tests.conftest import MODEL_SEED, feature_workspace
+from tests.conftest import copy_workspace
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
-    """300 customers over eight months, features built and applied."""
-    return feature_workspace(
-        tmp_path_factory.mktemp("training-cli"), customers=300, end=date(2024, 8, 31), seed=MODEL_SEED
-    )
+def ws(small_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The small workspace's data and features (400 customers over nine months), applied, without labels."""
+    return copy_workspace(small_workspace, tmp_path_factory.mktemp("training-cli") / "ws", ("raw", "offline"))
 
 
 def test_labels_then_training_set_equal_feast(ws: Workspace) -> None:

@@ -26,16 +26,16 @@ from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.governance import check_store
 from propensity.features.pipeline import BuildConfig, build_features, view_dir
-from tests.conftest import MODEL_SEED, feature_workspace
+from tests.conftest import copy_workspace
 from tests.features.helpers import read_view
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
-    """400 synthetic customers over nine months, features built, applied and materialized into SQLite."""
-    ws = feature_workspace(tmp_path_factory.mktemp("store"), customers=400, end=date(2024, 9, 30), seed=MODEL_SEED)
+def ws(small_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A copy of the small workspace (400 customers over nine months), materialized into SQLite."""
+    ws = copy_workspace(small_workspace, tmp_path_factory.mktemp("store") / "ws")
     span = ["2000-01-01T00:00:00", "2030-01-01T00:00:00"]
     assert run_feast(ws, ["materialize", *online_view_options(), *span]).returncode == 0
     return ws

@@ -20,9 +20,9 @@ HOSTILE = "x'; DROP TABLE raw_orders; --"
 
 
 @pytest.fixture(scope="module")
-def ws(model_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A copy of the model workspace (raw data, features, labels, registry; no models)."""
-    return copy_workspace(model_workspace, tmp_path_factory.mktemp("bad") / "ws")
+def ws(small_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A copy of the small workspace (raw data, features, labels, registry; no models)."""
+    return copy_workspace(small_workspace, tmp_path_factory.mktemp("bad") / "ws")
 
 
 def _snapshot(root: Path) -> dict[Path, int]:

@@ -20,8 +20,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def ws(model_workspace: Workspace, tmp_path: Path) -> Workspace:
-    return copy_workspace(model_workspace, tmp_path / "ws")
+def ws(small_workspace: Workspace, tmp_path: Path) -> Workspace:
+    return copy_workspace(small_workspace, tmp_path / "ws")
 
 
 def _invoke(ws: Workspace, *args: str) -> tuple[int, str]:
@@ -77,9 +77,9 @@ def test_a_damaged_online_view_file_stops_materialize(ws: Workspace) -> None:
     ],
 )
 def test_a_raw_table_of_another_schema_is_refused_before_anything_is_written(
-    model_workspace: Workspace, tmp_path: Path, change, message: str
+    small_workspace: Workspace, tmp_path: Path, change, message: str
 ) -> None:
-    ws = copy_workspace(model_workspace, tmp_path / "ws", ("raw", "offline"), registry=False)
+    ws = copy_workspace(small_workspace, tmp_path / "ws", ("raw", "offline"), registry=False)
     part = sorted((ws.raw_dir / "orders").glob("*.parquet"))[0]
     pq.write_table(change(pq.read_table(part)), part)
     before = _files(ws.offline_dir)
