@@ -1,7 +1,7 @@
 """Training: labels, point-in-time correct training sets on Ray, and per-category XGBoost models.
 
 The public names load lazily, so a Ray worker importing one module (e.g. ``training.booster`` in a scoring
-actor) does not pay for Feast's import (about 2.6 s).
+actor) does not pay for Feast's import (about 5 s of CPU: its type-checked classes are instrumented at import).
 """
 
 from __future__ import annotations

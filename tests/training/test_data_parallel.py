@@ -26,7 +26,7 @@ def trained(trained_workspace: tuple[Workspace, str]) -> Workspace:
     """The session's workspace trained per category, for the survey and the strategy choice (training
     data-parallel itself runs across a cluster in tests/training/test_cluster.py, checked with
     :func:`assert_good_and_reproducible`)."""
-    return trained_workspace[0].activate()
+    return trained_workspace[0]
 
 
 def assert_good_and_reproducible(ws: Workspace, category: str) -> None:
