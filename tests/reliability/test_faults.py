@@ -119,12 +119,14 @@ def test_the_driver_killed_mid_build_loses_nothing_and_a_rerun_finishes(
     staging = faulty.offline_dir / ".staging"
     assert kill_when(build, lambda: any(staging.glob("*/*/*/*.parquet")), kill=False), "the build ended first"
     os.killpg(build.pid, signal.SIGSTOP)  # held mid-build, its lock taken and a batch staged
-    code, output = finish(propensity(faulty.root, "labels"))
-    assert code == 2 and f"is in use by `propensity features build` (pid {build.pid}" in " ".join(output.split())
-    code, output = finish(propensity(faulty.root, "sql", "SELECT count(*) AS n FROM customer_profile"))
-    assert code == 0, output[-2000:]
-    os.killpg(build.pid, signal.SIGKILL)
-    build.communicate()
+    try:
+        code, output = finish(propensity(faulty.root, "labels"))
+        assert code == 2 and f"is in use by `propensity features build` (pid {build.pid}" in " ".join(output.split())
+        code, output = finish(propensity(faulty.root, "sql", "SELECT count(*) AS n FROM customer_profile"))
+        assert code == 0, output[-2000:]
+    finally:  # never leave a stopped build holding the workspace, even when a check above fails
+        os.killpg(build.pid, signal.SIGKILL)
+        build.communicate()
     assert any(staging.iterdir())  # the kill left a staged batch behind, outside every view
     assert _offline_content(faulty) == before  # every month still whole: the old build's
 
