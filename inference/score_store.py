@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 from propensity.config import Workspace
 from propensity.features.definitions import SCORES_PUSH_SOURCE, SCORES_VIEW
 from propensity.features.pipeline import view_dir
+from propensity.offline_mirror import sync_offline
 from propensity.storage import sql_path, staged_directory
 from propensity.workspace_lock import PUSHING
 
@@ -42,6 +43,7 @@ class ScoreStore:
     """The scores of one workspace, offline and online."""
 
     def __init__(self, ws: Workspace, store: FeatureStore):
+        self.ws = ws
         self.root = view_dir(ws, SCORES_VIEW)
         self.scratch = ws.offline_dir / ".staging"
         self.lock_path = ws.offline_dir / f".{SCORES_VIEW}.lock"
@@ -76,6 +78,7 @@ class ScoreStore:
                         self._marker(staging).touch()
                         self._push_or_restore(staging, latest)
                 self._marker(staging).unlink(missing_ok=True)
+                sync_offline(self.ws)
                 return rows, online
         except Timeout:
             raise ScoresLockedError(

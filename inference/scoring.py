@@ -33,6 +33,7 @@ from inference.scorer import ScoringModel, score_dataset
 from propensity.config import Workspace
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import connect, data_range
+from propensity.offline_mirror import sync_offline
 from propensity.raysession import cluster_cpus
 from propensity.storage import sql_path, write_parquet
 from training.labels import eligible_customers_query
@@ -97,6 +98,7 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
     as_of = _as_of(config.as_of, *data_range(con))
     stamp = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
     scores = ScoreStore(ws, store)
+    sync_offline(ws)  # the join reads the object-store copy, when there is one
     scores.scratch.mkdir(parents=True, exist_ok=True)
     entities = scores.scratch / f"entities-{run_id}.parquet"
     report_path = ws.reports_dir / f"score-{run_id}" / "drift.parquet"

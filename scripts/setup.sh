@@ -12,4 +12,4 @@ fi
 # bytecode now, as pip does: without it every process (each Ray worker too) compiles Feast, Ray and XGBoost from
 # source when PYTHONDONTWRITEBYTECODE is set, 5-10 s of CPU per process start.
 .venv/bin/python -m pip install --quiet "uv>=0.13,<0.14"
-.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev,redis]"
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev,redis,s3]"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -18,6 +23,45 @@ from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
 from propensity.features.embedding import product_embeddings_dir
 from propensity.features.pipeline import BuildConfig, build_features
 from tests.analytics.known import KnownWorkspace, known_workspace
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The local S3 server of the object-store tests (`s3_bucket`). Its address is set before anything starts Ray, so
+# every Ray worker inherits it as a cluster node's would; nothing else in the tests reads these variables.
+S3_ENDPOINT = f"http://127.0.0.1:{_free_port()}"
+os.environ.update(
+    AWS_ENDPOINT_URL=S3_ENDPOINT, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1"
+)
+
+
+@pytest.fixture(scope="session")
+def s3_bucket() -> Iterator[str]:
+    """The URI of a bucket on a local S3-compatible server (moto's), running for the session."""
+    import pyarrow.fs as pafs
+
+    port = S3_ENDPOINT.rsplit(":", 1)[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the local S3 server did not start"
+                time.sleep(0.2)
+        pafs.S3FileSystem(endpoint_override=S3_ENDPOINT, allow_bucket_creation=True).create_dir("lake")
+        yield "s3://lake"
+    finally:
+        server.terminate()
+        server.wait()
 
 
 @pytest.fixture(autouse=True)

@@ -162,11 +162,15 @@ def _shared_connection() -> duckdb.DuckDBPyConnection:
 
 
 def _describe(name: str, path: str, files: tuple[str, ...]) -> dict[str, str]:
-    """Column name -> DuckDB type of the view's Parquet source, as DuckDB reads it."""
+    """Column name -> DuckDB type of the view's Parquet source, as DuckDB reads it (from a URI, as DuckDB reads
+    the first file's Arrow schema: DuckDB reads URIs only through an extension it would download)."""
     query = "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))"
     try:
+        if "://" in path:
+            relation = _connection().from_arrow(footer(files[0]).schema.empty_table())
+            return {column: str(type_) for column, type_ in zip(relation.columns, relation.types, strict=True)}
         return dict(_connection().execute(query, [list(files)]).fetchall())
-    except duckdb.Error as error:
+    except (duckdb.Error, OSError) as error:
         raise TrainingSetError(f"feature view {name!r}: cannot read {path}: {error}") from None
 
 

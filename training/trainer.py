@@ -37,6 +37,7 @@ from ray.util import ActorPool
 
 from propensity.config import Workspace
 from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
+from propensity.offline_mirror import sync_offline
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
 from training import data_parallel
 from training.booster import BoosterParams, positive_weight, predict_proba
@@ -118,6 +119,7 @@ def write_workspace_training_set(
 ) -> Path:
     """Join the workspace's labels to ``feature_service`` and write them to ``training_sets/<service>``
     (replacing it); returns the directory. ``progress(rows joined, rows)`` follows the join."""
+    sync_offline(ws)  # the join reads the object-store copy, when there is one
     dataset = build_training_set(ws.feature_repo, ws.labels_dir, feature_service, presorted=True, progress=progress)
     return write_training_set(dataset, ws.training_sets_dir / feature_service, overwrite=True)
 

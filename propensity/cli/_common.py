@@ -67,7 +67,10 @@ def parse_date(value: str | None, option: str) -> date | None:
 
 def workspace(workdir: Path | None) -> Workspace:
     """The workspace of a command, exported so Feast and child processes share it."""
-    return Workspace.resolve(workdir).activate()
+    try:
+        return Workspace.resolve(workdir).activate()
+    except ValidationError as error:
+        fail(error.errors()[0]["msg"].removeprefix("Value error, "))
 
 
 def writing_workspace(context: typer.Context, workdir: Path | None) -> Workspace:

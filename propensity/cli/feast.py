@@ -14,6 +14,7 @@ from propensity.cli._common import WorkdirOption, fail, workspace, writing_works
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.pipeline import check_views, connect, data_range
+from propensity.offline_mirror import sync_offline
 
 FIRST_DAY = "2000-01-01T00:00:00"  # before any snapshot
 FEAST_WRITES = {"apply", "materialize", "materialize-incremental", "teardown"}
@@ -26,7 +27,7 @@ def run_feast(ws: Workspace, args: list[str], *, capture: bool = False) -> subpr
     if executable is None:
         fail("Feast's CLI is not installed; run `pip install -e .`")
     ws.feast_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PROPENSITY_WORKDIR": str(ws.root)}
+    env = {**os.environ, **ws.feast_env()}
     return subprocess.run(
         [executable, *args], cwd=ws.feature_repo, env=env, check=False, capture_output=capture, text=True
     )
@@ -36,6 +37,7 @@ def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
     """Arguments of Feast's CLI loading the online views up to the latest snapshot (all of it, or only what is
     new since the last materialization); a damaged offline file of those views is refused first."""
     check_views(ws, list(ONLINE_PROFILE_VIEWS))
+    sync_offline(ws)  # Feast reads the object-store copy, when there is one
     end, views = materialize_end(ws), online_view_options()
     return ["materialize-incremental", *views, end] if incremental else ["materialize", *views, FIRST_DAY, end]
 

@@ -4,6 +4,7 @@ catalog view, the feature services, and the ``customer_propensity`` view of the 
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
@@ -12,7 +13,7 @@ from feast.types import Array, Float32, Int32, PrimitiveFeastType, String
 
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS, OWNER, DType, View, view_by_name
-from propensity.features.pipeline import view_dir, workspace_catalog
+from propensity.features.pipeline import view_location, workspace_catalog
 
 FEAST_TYPES: dict[DType, PrimitiveFeastType | Array] = {
     "int32": Int32,
@@ -42,6 +43,11 @@ class Definitions:
         self.ws = ws
         self.catalog = workspace_catalog(ws)
 
+    @property
+    def s3_endpoint(self) -> str | None:
+        """The S3-compatible endpoint Feast's Dask offline store must use (``$AWS_ENDPOINT_URL``; none: AWS)."""
+        return os.environ.get("AWS_ENDPOINT_URL") if self.ws.offline_uri else None
+
     @classmethod
     def for_workspace(cls) -> Definitions:
         """Definitions for the workspace named by ``$PROPENSITY_WORKDIR`` (what Feast's CLI runs with)."""
@@ -51,7 +57,8 @@ class Definitions:
         """The Parquet dataset of ``view`` in the offline store."""
         return FileSource(
             name=f"{view.name}_source",
-            path=str(view_dir(self.ws, view.name)),
+            path=view_location(self.ws, view.name),
+            s3_endpoint_override=self.s3_endpoint,
             file_format=ParquetFormat(),
             timestamp_field="event_timestamp",
             created_timestamp_column="created_at",
@@ -127,7 +134,8 @@ class Definitions:
         ]
         batch = FileSource(
             name=f"{SCORES_VIEW}_source",
-            path=str(view_dir(self.ws, SCORES_VIEW)),
+            path=view_location(self.ws, SCORES_VIEW),
+            s3_endpoint_override=self.s3_endpoint,
             file_format=ParquetFormat(),
             timestamp_field="event_timestamp",
             created_timestamp_column="created_at",

@@ -41,6 +41,7 @@ from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
 from propensity.features.embedding import customer_embeddings, embed_products
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
+from propensity.offline_mirror import sync_offline
 from propensity.storage import check_parquet_files, link_file, replace_directory, write_parquet
 
 GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
@@ -178,6 +179,7 @@ def build_features(
                         rows[view] += _write_months(ws, table, staging, view, bucket, created, as_of=as_of)
                     if progress:
                         progress(number * buckets + bucket + 1, len(batches) * buckets)
+        sync_offline(ws)
         return BuildReport(dates=dates, rows=rows)
 
 
@@ -325,5 +327,11 @@ def check_views(ws: Workspace, views: list[str]) -> None:
 
 
 def view_dir(ws: Workspace, view: str) -> Path:
-    """The offline dataset of ``view``: the path its Feast FileSource reads."""
+    """The offline dataset of ``view`` in the workspace: the one builds write."""
     return ws.offline_dir / view
+
+
+def view_location(ws: Workspace, view: str) -> str:
+    """The offline dataset of ``view`` that Feast's FileSource names and readers read: its object-store copy when
+    the workspace has an offline URI, else :func:`view_dir`."""
+    return f"{ws.offline_uri}/{view}" if ws.offline_uri else str(view_dir(ws, view))

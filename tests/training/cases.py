@@ -11,6 +11,7 @@ really skip data.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +31,7 @@ online_store:
   type: sqlite
   path: online.db
 offline_store:
-  type: duckdb
+  type: {offline_store}
 entity_key_serialization_version: 3
 """
 
@@ -40,16 +41,19 @@ device = Entity(name="device", join_keys=["device_id"], value_type=ValueType.STR
 DEVICES = ["phone 1", "tablet's", 'tv "2"', "watch"]
 
 
-def make_repo(root: Path) -> FeatureStore:
-    """A Feast repo in ``root`` with the three views applied (sources under ``root/data``)."""
+def make_repo(root: Path, *, data: str | None = None, offline_store: str = "duckdb") -> FeatureStore:
+    """A Feast repo in ``root`` with the four views applied, its sources under ``data`` (default ``root/data``; a
+    URI needs the ``dask`` offline store) read by Feast's ``offline_store``."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "feature_store.yaml").write_text(FEATURE_STORE_YAML)
-    data = root / "data"
+    (root / "feature_store.yaml").write_text(FEATURE_STORE_YAML.format(offline_store=offline_store))
+    data = data or str(root / "data")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") if data.startswith("s3://") else None
 
     def source(name: str, timestamp: str, created: str | None = None, mapping: dict | None = None) -> FileSource:
         return FileSource(
             name=f"{name}_source",
-            path=str(data / name),
+            path=f"{data}/{name}",
+            s3_endpoint_override=endpoint,
             file_format=ParquetFormat(),
             timestamp_field=timestamp,
             created_timestamp_column=created or "",
