@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
+from propensity.features.governance import check_store
 from propensity.offline_mirror import MANIFEST, plan_sync, sync_offline
 from tests.conftest import copy_workspace
 from training.trainer import write_workspace_training_set
@@ -29,6 +30,11 @@ def remote_tree(uri: str) -> dict[str, bytes]:
         for info in found
         if info.type == pafs.FileType.File
     }
+
+
+def published(uri: str) -> dict[str, bytes]:
+    """The mirrored files under ``uri`` and their bytes (the manifest aside)."""
+    return {name: data for name, data in remote_tree(uri).items() if name != MANIFEST}
 
 
 def local_tree(offline: Path) -> dict[str, bytes]:
@@ -83,8 +89,7 @@ def test_sync_uploads_what_changed_and_deletes_what_went(mirrored: Workspace) ->
     (offline / "v/2024-02/bucket-0000.parquet").unlink()
     second = sync_offline(mirrored)
     assert (second.uploaded, second.deleted, second.unchanged) == (2, 1, 1)
-    remote = remote_tree(mirrored.offline_uri)
-    assert {k: v for k, v in remote.items() if k != MANIFEST} == local_tree(offline)
+    assert published(mirrored.offline_uri) == local_tree(offline)
 
 
 def test_a_sync_that_died_before_its_manifest_is_redone(mirrored: Workspace) -> None:
@@ -130,22 +135,27 @@ def test_the_pipeline_reads_the_object_store_copy(
     monkeypatch.setenv(OFFLINE_URI_ENV, uri)
     monkeypatch.setenv(FEAST_YAML_ENV, "feature_store.s3.yaml")
     ws = Workspace.resolve(ws.root).activate()
+    store = FeatureStore(repo_path=str(ws.feature_repo))
+    stale = check_store(store, ws).problems  # still registered on disk
+    assert len(stale) == len(store.list_feature_views())
+    assert all(f"but this workspace keeps it at {uri}/" in problem for problem in stale)
     assert run_feast(ws, ["apply"], capture=True).returncode == 0
     store = FeatureStore(repo_path=str(ws.feature_repo))
     assert store.config.offline_store.type == "dask"
+    assert check_store(store, ws).problems == []
     sources = {view.batch_source.path for view in store.list_feature_views()}
     assert sources >= {f"{uri}/{view}" for view in ONLINE_PROFILE_VIEWS}
 
     from_s3 = joined(ws)
     assert from_s3.equals(from_disk)
-    assert {k for k in remote_tree(uri) if k != MANIFEST} == local_tree(ws.offline_dir).keys()
+    assert published(uri) == local_tree(ws.offline_dir)
 
     view = "customer_rfm"  # numbers only
     fs, root = pafs.FileSystem.from_uri(uri)
-    lost = next(iter(sorted(k for k in remote_tree(uri) if k.startswith(f"{view}/"))))
+    lost = min(name for name in published(uri) if name.startswith(f"{view}/"))
     fs.delete_file(f"{root}/{lost}")
     assert run_feast(ws, materialize_args(ws), capture=True).returncode == 0
-    assert lost in remote_tree(uri)
+    assert published(uri) == local_tree(ws.offline_dir)
 
     latest = duckdb.sql(
         f"""SELECT * EXCLUDE (event_timestamp, created_at) FROM read_parquet('{ws.offline_dir / view}/*/*.parquet')

@@ -103,7 +103,7 @@ def check(workdir: WorkdirOption = None) -> None:
     ws = workspace(workdir)
     try:
         store = FeatureStore(repo_path=str(ws.feature_repo))
-        report = check_store(store)
+        report = check_store(store, ws)
     except FileNotFoundError as error:
         fail(f"{error}; run `propensity features apply` first")
     if report.problems:

@@ -11,8 +11,10 @@ import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
 from feast.types import Array, Float32, Float64, Int32, Int64, String
 
+from propensity.config import Workspace
 from propensity.datagen.schema import TIMESTAMP
 from propensity.features.definitions import SCORES_VIEW
+from propensity.features.pipeline import view_dir, view_location
 
 ARROW_TYPES = {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(), Float64: pa.float64(), String: pa.string()}
 
@@ -39,11 +41,18 @@ def _expected_columns(view: FeatureView) -> dict[str, pa.DataType]:
     return columns
 
 
-def check_store(store: FeatureStore) -> CheckReport:
-    """Compare every registered feature view with its offline dataset; profile its latest snapshot."""
+def check_store(store: FeatureStore, ws: Workspace) -> CheckReport:
+    """Compare every registered feature view with its offline dataset in ``ws`` (registered where the workspace
+    keeps it: on disk, or on its object store, a mirror of the files on disk); profile its latest snapshot."""
     report = CheckReport()
     for view in sorted(store.list_feature_views(), key=lambda v: v.name):
-        path = Path(view.batch_source.path)
+        if view.batch_source.path != view_location(ws, view.name):
+            report.problems.append(
+                f"{view.name}: registered at {view.batch_source.path}, but this workspace keeps it at "
+                f"{view_location(ws, view.name)}; run `propensity features apply`"
+            )
+            continue
+        path = view_dir(ws, view.name)
         files = sorted(path.rglob("*.parquet")) if path.is_dir() else []
         if not files and view.name == SCORES_VIEW:
             continue  # nothing scored yet: `propensity score` fills it

@@ -1,5 +1,6 @@
-"""``propensity run`` end to end on tiny data, on a multi-node Ray cluster started here, as a user would run it:
-a subprocess with ``RAY_ADDRESS``. Every stage's output is checked against the raw data or Feast itself."""
+"""``propensity run`` end to end on tiny data, on a multi-node Ray cluster started here with the offline store on
+S3 (a local S3-compatible server), as a user would run it: a subprocess with ``RAY_ADDRESS`` and
+``PROPENSITY_OFFLINE_URI``. Every stage's output is checked against the raw data or Feast itself."""
 
 from __future__ import annotations
 
@@ -20,20 +21,21 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.cli.run import STAGES
-from propensity.config import Workspace
+from propensity.config import OFFLINE_URI_ENV, WORKDIR_ENV, Workspace
 from propensity.datagen.output import read_manifest
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.embedding import product_embeddings_dir
 from propensity.features.pipeline import connect, data_range
 from tests.conftest import MODEL_SEED
 from tests.inference.test_scoring import _eligible
+from tests.test_offline_mirror import local_tree, published
 from training.registry import ModelRegistry
 
 CUSTOMERS = 1_000
 
 
 def _run(ws: Workspace, cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RAY_ADDRESS": cluster.address, "PROPENSITY_WORKDIR": str(ws.root)}
+    env = {**os.environ, "RAY_ADDRESS": cluster.address, WORKDIR_ENV: str(ws.root), OFFLINE_URI_ENV: ws.offline_uri}
     command = [sys.executable, "-m", "propensity", "run", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
 
@@ -43,10 +45,10 @@ def _stages(ws: Workspace) -> list[dict]:
     return [json.loads(path.read_text()) for path in runs]
 
 
-def test_the_whole_pipeline_runs_on_a_cluster_and_resumes_from_any_stage(
-    isolated_workspace: Path, cluster: Cluster, model_workspace: Workspace
+def test_the_whole_pipeline_runs_on_a_cluster_from_s3_and_resumes_from_any_stage(
+    isolated_workspace: Path, cluster: Cluster, model_workspace: Workspace, s3_bucket: str
 ) -> None:
-    ws = Workspace.resolve(isolated_workspace)
+    ws = Workspace(root=isolated_workspace, offline_uri=f"{s3_bucket}/run-{isolated_workspace.parent.name}")
     # The model workspace's seed, so the same products: their text embeddings are in the cache it starts with
     # (the embedding job itself runs in every workspace build of the suite).
     shutil.copytree(product_embeddings_dir(model_workspace), product_embeddings_dir(ws))
@@ -90,6 +92,8 @@ def test_the_whole_pipeline_runs_on_a_cluster_and_resumes_from_any_stage(
     assert sorted(pcsv.read_csv(report / "models.csv").column("category").to_pylist()) == sorted(production)
     store = FeatureStore(repo_path=str(ws.feature_repo))
     assert pcsv.read_csv(report / "coverage.csv").num_rows == len(store.list_feature_views())
+    assert all(view.batch_source.path.startswith(f"{ws.offline_uri}/") for view in store.list_feature_views())
+    assert published(ws.offline_uri) == local_tree(ws.offline_dir)  # features, embeddings and scores
 
     # Resuming runs only the stages asked for, on what the workspace holds: the same scores again.
     result = _run(ws, cluster, "--from", "score")
@@ -98,6 +102,7 @@ def test_the_whole_pipeline_runs_on_a_cluster_and_resumes_from_any_stage(
     rescored = pq.read_table(ws.offline_dir / SCORES_VIEW / day.isoformat()).to_pandas().set_index("customer_id")
     assert rescored.scoring_run.iloc[0] != scores.scoring_run.iloc[0]
     assert rescored[production].sort_index().equals(scores[production].sort_index())
+    assert published(ws.offline_uri) == local_tree(ws.offline_dir)
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ def test_bucket_layout_is_fixed_at_the_first_build(ws: Workspace) -> None:
 
 
 def test_check_passes_and_reports_uninformative_features(ws: Workspace) -> None:
-    report = check_store(_store(ws))
+    report = check_store(_store(ws), ws)
     assert report.problems == []
     assert report.views_checked == 13 and report.features_checked >= 2000
     latest = read_view(ws, "category_email")

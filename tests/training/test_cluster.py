@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from ray.cluster_utils import Cluster
 
@@ -19,10 +20,16 @@ from tests.training.test_data_parallel import assert_good_and_reproducible
 from tests.training.test_training_set import assert_same_rows
 
 
-def test_training_set_cli_on_a_two_worker_cluster(cluster: Cluster, tmp_path: Path) -> None:
+def test_training_set_cli_on_a_two_worker_cluster_from_s3(cluster: Cluster, s3_bucket: str, tmp_path: Path) -> None:
+    """The join's tasks, all on worker nodes, read the sources from S3 (a local S3-compatible server) and equal
+    Feast's DuckDB store on the same rows on disk."""
+    local = tmp_path / "local"
+    store = make_repo(local)
+    entities = write_rows(local, 7)
+    fs, bucket = pafs.FileSystem.from_uri(s3_bucket)
+    pafs.copy_files(str(local / "data"), f"{bucket}/{tmp_path.name}", destination_filesystem=fs)
     root = tmp_path / "repo"
-    store = make_repo(root)
-    entities = write_rows(root, 7)
+    make_repo(root, data=f"{s3_bucket}/{tmp_path.name}", offline_store="dask")
     pq.write_table(pa.Table.from_pandas(entities, preserve_index=False), tmp_path / "entities.parquet")
     command = [
         sys.executable, "-m", "propensity", "training-set", "--repo", str(root), "--feature-service", "everything",
