@@ -22,7 +22,7 @@ import importlib.metadata
 import platform
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
@@ -42,6 +42,7 @@ from propensity.raysession import cluster_cpus, smallest_node_memory, worker_thr
 from training import data_parallel
 from training.booster import BoosterParams, positive_weight, predict_proba
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
+from training.inputs import current_training_set, inputs_digest, record_inputs
 from training.labels import LABEL_PREFIX, read_definition
 from training.matrix import Fingerprint, MatrixLayout
 from training.registry import ModelCard, ModelRegistry
@@ -94,13 +95,15 @@ class TrainingRun:
     outcomes: list[CategoryOutcome]
     seconds: float
     strategy: str = "per-category"
+    reused_training_set: Path | None = None  # a current training set trained on without joining again
 
 
 def train_models(
     ws: Workspace, config: TrainConfig, progress: Progress | None = None, *, training_set: Path | None = None
 ) -> TrainingRun:
     """Train, evaluate, register and (maybe) promote one model per category of the workspace's labels, on
-    ``training_set`` (written by :func:`training.write_training_set` from those labels) or on a new one."""
+    ``training_set`` (written by :func:`training.write_training_set` from those labels), else on the workspace's
+    training set when it is current (:func:`training.inputs.current_training_set`), else on a new one."""
     started = datetime.now(UTC)
     definition = read_definition(ws)
     categories = _categories(ws, config.categories)
@@ -110,18 +113,24 @@ def train_models(
         validation=config.validation_cutoffs,
         test=config.test_cutoffs,
     )
-    training_set = training_set or write_workspace_training_set(ws, config.feature_service)
-    return fit_categories(ws, training_set, categories, split, config, progress, started=started)
+    reused = None if training_set else current_training_set(ws, config.feature_service)
+    training_set = training_set or reused or write_workspace_training_set(ws, config.feature_service)
+    run = fit_categories(ws, training_set, categories, split, config, progress, started=started)
+    return replace(run, reused_training_set=reused)
 
 
 def write_workspace_training_set(
     ws: Workspace, feature_service: str, progress: Callable[[int, int], None] | None = None
 ) -> Path:
     """Join the workspace's labels to ``feature_service`` and write them to ``training_sets/<service>``
-    (replacing it); returns the directory. ``progress(rows joined, rows)`` follows the join."""
+    (replacing it), recording the digest of its inputs; returns the directory. ``progress(rows joined, rows)``
+    follows the join."""
     sync_offline(ws)  # the join reads the object-store copy, when there is one
+    digest = inputs_digest(ws, feature_service)
     dataset = build_training_set(ws.feature_repo, ws.labels_dir, feature_service, presorted=True, progress=progress)
-    return write_training_set(dataset, ws.training_sets_dir / feature_service, overwrite=True)
+    path = write_training_set(dataset, ws.training_sets_dir / feature_service, overwrite=True)
+    record_inputs(path, digest)
+    return path
 
 
 def fit_categories(

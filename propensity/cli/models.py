@@ -63,6 +63,10 @@ def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
     except (TrainingSetError, ValueError) as error:
         fail(str(error))
     report = write_report(run, ws.reports_dir / f"train-{run.run_id}")
+    if run.reused_training_set:
+        console.print(
+            f"training set: {run.reused_training_set}, current (its labels, features and offline files are unchanged)"
+        )
     console.print(_summary(run))
     console.print(f"[bold green]done[/]: run {run.run_id} ({run.strategy}) in {run.seconds:.0f} s; report {report}")
     return run

@@ -20,7 +20,9 @@ from propensity.cli._common import (
     use_ray,
     writing_workspace,
 )
+from propensity.offline_mirror import sync_offline
 from propensity.storage import OutputExistsError, parquet_shape
+from training.inputs import inputs_digest, record_inputs
 from training.labels import LabelConfig, build_labels
 from training.plan import TrainingSetError
 from training.training_set import BATCH_ROWS, build_training_set, write_training_set
@@ -84,8 +86,12 @@ def training_set(
     entities = labels_path or ws.labels_dir
     if not entities.exists():
         fail(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
+    # The workspace's own training set records its inputs, so `propensity train` can tell it is current.
+    own = features is None and labels_path is None and out is None and repo is None and not full_feature_names
     use_ray(ray_address)
     try:
+        if repo is None:
+            sync_offline(ws)  # the join reads the object-store copy, when there is one
         with progress_bar("training set: entity rows joined") as progress:
             dataset = build_training_set(
                 repo or ws.feature_repo,
@@ -97,7 +103,10 @@ def training_set(
                 presorted=labels_path is None,  # `propensity labels` writes rows ordered by cutoff and customer
                 progress=progress,
             )
+            digest = inputs_digest(ws, feature_service) if own else None  # the service exists: the join resolved it
             path = write_training_set(dataset, target, overwrite=overwrite or out is None)
+            if digest:
+                record_inputs(path, digest)
     except (TrainingSetError, OutputExistsError) as error:
         fail(str(error))
     rows, columns = parquet_shape(path)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from propensity.cli import app
 from propensity.config import Workspace
 from tests.conftest import copy_workspace
+from training.inputs import current_training_set
 
 runner = CliRunner()
 
@@ -34,6 +35,7 @@ def test_labels_then_training_set_equal_feast(ws: Workspace) -> None:
     out = ws.training_sets_dir / "propensity_v1"
     got = pq.read_table(out)
     assert f"{labels.num_rows:,} rows" in result.output
+    assert current_training_set(ws, "propensity_v1") == out  # so `propensity train` trains on it
 
     os.environ["PROPENSITY_WORKDIR"] = str(ws.root)
     store = FeatureStore(repo_path=str(ws.feature_repo))

@@ -1,0 +1,56 @@
+"""What a workspace's training set is joined from, as one digest: the labels' files, the feature service and its
+views as registered in Feast (their specs: features, ttl, source path), and the files of those views in the
+offline store. A training set written with the digest of the current inputs is still current, and ``propensity
+train`` trains on it instead of joining again.
+
+The digest is computed before the join and recorded in the written directory (``_inputs.json``; readers skip
+files starting with ``_``) after its rename, so a training set whose inputs changed during the join, or that was
+written by a run killed before recording, is never taken for current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from propensity.config import Workspace
+from propensity.features.pipeline import view_dir
+from propensity.offline_mirror import local_files
+from propensity.storage import atomic_file
+
+INPUTS_FILE = "_inputs.json"
+
+
+def inputs_digest(ws: Workspace, feature_service: str) -> str:
+    """The digest of the inputs of the workspace's training set for ``feature_service`` (see the module docs).
+    Changes when labels are rebuilt, when ``feast apply`` changes a view or the service, and when a feature
+    build rewrites or adds an offline file of one of its views."""
+    from feast import FeatureStore  # here, not at the top: the Ray workers importing the trainer never need Feast
+
+    store = FeatureStore(repo_path=str(ws.feature_repo))
+    service = store.get_feature_service(feature_service)
+    digest = hashlib.sha256(service.to_proto().spec.SerializeToString(deterministic=True))
+    for projection in sorted(service.feature_view_projections, key=lambda p: p.name):
+        view = store.get_feature_view(projection.name)
+        digest.update(view.to_proto().spec.SerializeToString(deterministic=True))
+        digest.update(json.dumps(local_files(view_dir(ws, view.name)), sort_keys=True).encode())
+    digest.update(json.dumps(local_files(ws.labels_dir), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def record_inputs(training_set: Path, digest: str) -> None:
+    """Record ``digest`` as the inputs the training set in ``training_set`` was joined from."""
+    with atomic_file(training_set / INPUTS_FILE) as sink:
+        sink.write(json.dumps({"digest": digest}).encode())
+
+
+def current_training_set(ws: Workspace, feature_service: str) -> Path | None:
+    """The workspace's training set for ``feature_service`` when it was joined from the current inputs, else
+    ``None`` (none written, written before recording existed, or its inputs changed since)."""
+    recorded = ws.training_sets_dir / feature_service / INPUTS_FILE
+    if not recorded.is_file():
+        return None
+    if json.loads(recorded.read_text())["digest"] != inputs_digest(ws, feature_service):
+        return None
+    return recorded.parent
