@@ -8,7 +8,7 @@ one PUT, so a reader sees the old object or the new one, never part of one. Whil
 some buckets of a rebuilt month at the new build and others at the old one, and a rebuilt date's rows twice: the
 point-in-time joins (Feast's, ours) keep the row of the latest created timestamp, which is the new one.
 
-The manifest ``_mirror.json`` records each file's size, modification time and inode as uploaded, and is written
+The manifest ``_mirror.json`` records each file's size and modification time as uploaded, and is written
 last. A sync that died is redone by the next one, which uploads what the manifest does not vouch for. Every
 writer syncs after its commit and every reader before it reads, so a crash between the two heals itself.
 Hidden files and directories (staging, locks) are never mirrored. One sync runs at a time per workspace.
@@ -30,7 +30,7 @@ from propensity.config import Workspace
 MANIFEST = "_mirror.json"
 UPLOAD_THREADS = 8
 
-Signature = tuple[int, int, int]  # size, mtime in ns, inode: a file rewritten (written aside, renamed) changes it
+Signature = tuple[int, int]  # size, mtime in ns: a file written again changes it; a copy keeping mtimes does not
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def local_files(offline_dir: Path) -> dict[str, Signature]:
                 stat = path.stat()
             except FileNotFoundError:  # replaced by a commit meanwhile: the next sync takes it
                 continue
-            found[path.relative_to(offline_dir).as_posix()] = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            found[path.relative_to(offline_dir).as_posix()] = (stat.st_size, stat.st_mtime_ns)
     return found
 
 

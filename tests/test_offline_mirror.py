@@ -104,8 +104,8 @@ def test_a_sync_that_died_before_its_manifest_is_redone(mirrored: Workspace) -> 
 
 
 def test_plan_sync_sorts_names_into_added_replaced_and_deleted() -> None:
-    local = {"new": (1, 1, 1), "rebuilt": (2, 9, 9), "same": (3, 3, 3), "unvouched": (4, 4, 4)}
-    uploaded = {"rebuilt": (2, 2, 2), "same": (3, 3, 3), "gone": (5, 5, 5)}
+    local = {"new": (1, 1), "rebuilt": (2, 9), "same": (3, 3), "unvouched": (4, 4)}
+    uploaded = {"rebuilt": (2, 2), "same": (3, 3), "gone": (5, 5)}
     plan = plan_sync(local, uploaded, remote={"rebuilt", "same", "unvouched", "gone"})
     assert (plan.added, plan.replaced, plan.deleted) == (["new"], ["rebuilt", "unvouched"], ["gone"])
 

@@ -22,14 +22,18 @@ from propensity.storage import atomic_file
 INPUTS_FILE = "_inputs.json"
 
 
-def inputs_digest(ws: Workspace, feature_service: str) -> str:
-    """The digest of the inputs of the workspace's training set for ``feature_service`` (see the module docs).
-    Changes when labels are rebuilt, when ``feast apply`` changes a view or the service, and when a feature
-    build rewrites or adds an offline file of one of its views."""
+def inputs_digest(ws: Workspace, feature_service: str) -> str | None:
+    """The digest of the inputs of the workspace's training set for ``feature_service`` (see the module docs);
+    ``None`` when the service is not registered (the join says so). Changes when labels are rebuilt, when ``feast
+    apply`` changes a view or the service, and when a feature build rewrites or adds a file of one of its views."""
     from feast import FeatureStore  # here, not at the top: the Ray workers importing the trainer never need Feast
+    from feast.errors import FeastObjectNotFoundException
 
     store = FeatureStore(repo_path=str(ws.feature_repo))
-    service = store.get_feature_service(feature_service)
+    try:
+        service = store.get_feature_service(feature_service)
+    except FeastObjectNotFoundException:
+        return None
     digest = hashlib.sha256(service.to_proto().spec.SerializeToString(deterministic=True))
     for projection in sorted(service.feature_view_projections, key=lambda p: p.name):
         view = store.get_feature_view(projection.name)
@@ -39,18 +43,21 @@ def inputs_digest(ws: Workspace, feature_service: str) -> str:
     return digest.hexdigest()
 
 
-def record_inputs(training_set: Path, digest: str) -> None:
-    """Record ``digest`` as the inputs the training set in ``training_set`` was joined from."""
+def record_inputs(training_set: Path, digest: str | None) -> None:
+    """Record ``digest`` as the inputs the training set in ``training_set`` was joined from (nothing for
+    ``None``)."""
+    if digest is None:
+        return
     with atomic_file(training_set / INPUTS_FILE) as sink:
         sink.write(json.dumps({"digest": digest}).encode())
 
 
 def current_training_set(ws: Workspace, feature_service: str) -> Path | None:
     """The workspace's training set for ``feature_service`` when it was joined from the current inputs, else
-    ``None`` (none written, written before recording existed, or its inputs changed since)."""
+    ``None`` (none written, written before recording existed, its inputs changed since, or the service is no
+    longer registered)."""
     recorded = ws.training_sets_dir / feature_service / INPUTS_FILE
     if not recorded.is_file():
         return None
-    if json.loads(recorded.read_text())["digest"] != inputs_digest(ws, feature_service):
-        return None
-    return recorded.parent
+    current = inputs_digest(ws, feature_service)
+    return recorded.parent if current and json.loads(recorded.read_text())["digest"] == current else None

@@ -65,7 +65,9 @@ def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
     report = write_report(run, ws.reports_dir / f"train-{run.run_id}")
     if run.reused_training_set:
         console.print(
-            f"training set: {run.reused_training_set}, current (its labels, features and offline files are unchanged)"
+            f"training set: {run.reused_training_set}, current (its labels, features and offline files are unchanged)",
+            highlight=False,
+            soft_wrap=True,
         )
     console.print(_summary(run))
     console.print(f"[bold green]done[/]: run {run.run_id} ({run.strategy}) in {run.seconds:.0f} s; report {report}")

@@ -103,10 +103,9 @@ def training_set(
                 presorted=labels_path is None,  # `propensity labels` writes rows ordered by cutoff and customer
                 progress=progress,
             )
-            digest = inputs_digest(ws, feature_service) if own else None  # the service exists: the join resolved it
+            digest = inputs_digest(ws, feature_service) if own else None
             path = write_training_set(dataset, target, overwrite=overwrite or out is None)
-            if digest:
-                record_inputs(path, digest)
+            record_inputs(path, digest)
     except (TrainingSetError, OutputExistsError) as error:
         fail(str(error))
     rows, columns = parquet_shape(path)

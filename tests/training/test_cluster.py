@@ -45,19 +45,21 @@ def test_training_set_cli_on_a_two_worker_cluster_from_s3(cluster: Cluster, s3_b
 
 
 def test_train_data_parallel_across_a_two_worker_cluster(
-    cluster: Cluster, model_workspace: Workspace, tmp_path: Path
+    cluster: Cluster, trained_workspace: tuple[Workspace, str], tmp_path: Path
 ) -> None:
     """Ray Train across the cluster (one worker per node, XGBoost's collective between them) trains a good model
-    whose AUC reproduces from the written training set. (Per-category on a cluster against a local run:
+    whose AUC reproduces from the written training set. The copied training set is current (the copies keep the
+    files' times), so it is not joined again. (Per-category on a cluster against a local run:
     tests/reliability/test_faults.py.)"""
     category = "photo_books"
     ws = Workspace.resolve(tmp_path / "spread")
-    for part in ("raw", "offline", "feast", "labels"):
-        shutil.copytree(model_workspace.root / part, ws.root / part)
+    for part in ("raw", "offline", "feast", "labels", "training_sets"):
+        shutil.copytree(trained_workspace[0].root / part, ws.root / part)
     command = [sys.executable, "-m", "propensity", "train", "--categories", category, "--strategy", "data-parallel"]
     env = {**os.environ, "RAY_ADDRESS": cluster.address, "PROPENSITY_WORKDIR": str(ws.root)}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
     assert "(data-parallel)" in result.stderr
+    assert f"training set: {ws.training_sets_dir / 'propensity_v1'}, current" in " ".join(result.stderr.split())
     assert_good_and_reproducible(ws, category)
