@@ -3,8 +3,9 @@
 
 An object store has no rename, so a directory cannot be swapped in one step as it is in the workspace. A sync is
 ordered so that a reader never misses a snapshot row: first the files under names the store does not hold yet,
-then the files replaced under their old names, then the deletion of files gone from the workspace. Each upload is
-one PUT, so a reader sees the old object or the new one, never part of one. While a sync runs, a reader can see
+then the files replaced under their old names, then the deletion of files gone from the workspace. An object
+appears whole when its upload completes, so a reader sees the old object or the new one, never part of one, and a
+file is read whole before its upload starts, so a failed upload publishes nothing. While a sync runs, a reader can see
 some buckets of a rebuilt month at the new build and others at the old one, and a rebuilt date's rows twice: the
 point-in-time joins (Feast's, ours) keep the row of the latest created timestamp, which is the new one.
 

@@ -35,7 +35,7 @@ def test_training_reuses_the_training_set_until_an_input_changes(ws: Workspace) 
     assert current_training_set(ws, SERVICE) == path
     joined = files_of(path)
     config = TrainConfig(categories=["photo_books"], workers=1)
-    assert train_models(ws, config).reused_training_set == path
+    assert train_models(ws, config).reused_training_set == path  # (and `propensity train`: test_cluster.py)
     assert files_of(path) == joined  # not written again
 
     labels = ws.labels_dir / "labels.parquet"
