@@ -92,6 +92,7 @@ def training_set(
     try:
         if repo is None:
             sync_offline(ws)  # the join reads the object-store copy, when there is one
+        digest = inputs_digest(ws, feature_service) if own else None  # taken before the join, as training.inputs says
         with progress_bar("training set: entity rows joined") as progress:
             dataset = build_training_set(
                 repo or ws.feature_repo,
@@ -103,7 +104,6 @@ def training_set(
                 presorted=labels_path is None,  # `propensity labels` writes rows ordered by cutoff and customer
                 progress=progress,
             )
-            digest = inputs_digest(ws, feature_service) if own else None
             path = write_training_set(dataset, target, overwrite=overwrite or out is None)
             record_inputs(path, digest)
     except (TrainingSetError, OutputExistsError) as error:
