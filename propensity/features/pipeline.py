@@ -19,7 +19,8 @@ half a month visible. One build runs at a time per workspace (a file lock).
 Every view's dataset, the scores view's included, holds a schema file from the first build on: no rows, the
 columns its data files have (:mod:`propensity.features.schemas`). A view without data yet, such as the scores
 before the first `propensity score`, is thus an empty dataset to every reader (Feast's materialize and retrieval,
-the training-set join, analytics), never a missing one.
+the training-set join, `features check`, the object-store mirror), never a missing one; analytics lists a view once
+it has snapshot directories.
 """
 
 from __future__ import annotations
