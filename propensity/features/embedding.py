@@ -23,7 +23,7 @@ from scipy import sparse
 
 from propensity.config import Workspace
 from propensity.features.catalog import EMBEDDING_DIM, EMBEDDING_FEATURE, HISTORY_DAYS
-from propensity.raysession import ensure_ray
+from propensity.raysession import cluster_cpus
 from propensity.storage import staged_directory
 
 BATCH_SIZE = 128
@@ -76,14 +76,20 @@ def embed_products(ws: Workspace) -> pa.Table:
             return _latest(cached, products)
     else:
         todo = products
-    ensure_ray()
+    blocks = math.ceil(todo.num_rows / BATCH_SIZE)
+    embedders = min(blocks, cluster_cpus())  # a fixed pool: an autoscaling one ran a single actor on 2 CPUs
     with staged_directory(target, overwrite=True, scratch=ws.offline_dir / ".staging") as staging:
         if cached is not None:
             pq.write_table(cached, staging / "cached.parquet")
         (
             ray.data.from_arrow(todo)
-            .repartition(math.ceil(todo.num_rows / BATCH_SIZE))  # a block per batch: every actor gets work
-            .map_batches(_Embedder, batch_size=BATCH_SIZE, batch_format="pyarrow", concurrency=(1, 2))
+            .repartition(blocks)  # a block per batch: every actor gets work
+            .map_batches(
+                _Embedder,
+                batch_size=BATCH_SIZE,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=embedders),
+            )
             .write_parquet(str(staging / "new"))
         )
         for part in (staging / "new").glob("*.parquet"):
