@@ -65,10 +65,13 @@ class Shell:
         return self.failures
 
     def execute(self, sql: str) -> None:
-        """Run each statement of ``sql`` and show its result; errors are printed, not raised."""
+        """Run each statement of ``sql`` and show its result; errors (a statement stopped by Ctrl-C or the timeout
+        too) are printed, not raised."""
         try:
             for statement in self.views.statements(sql):
-                write_result(self.views.query(statement.query), self.fmt, console=self.console, max_rows=self.max_rows)
+                with self.views.stoppable():
+                    relation = self.views.query(statement.query)
+                    write_result(relation, self.fmt, console=self.console, max_rows=self.max_rows)
         except (QueryError, ValueError) as error:
             self.failures += 1
             self.errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)

@@ -81,3 +81,12 @@ def test_reports_print_and_export(known: KnownWorkspace, tmp_path) -> None:
     assert result.exit_code == 2 and "--date '2025-13-01' is not a date" in result.output
     result = _invoke("report", "scores", "--date", "2025-01-01")
     assert result.exit_code == 2 and "no scores were published for 2025-01-01" in result.output
+
+
+def test_a_timeout_stops_a_runaway_query_with_a_one_line_error(known: KnownWorkspace) -> None:
+    runaway = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
+    result = _invoke("sql", runaway, "--timeout", "0.5")
+    assert result.exit_code == 2, result.output
+    assert "error: query stopped: it ran longer than --timeout 0.5 s" in result.output
+    result = _invoke("report", "scores", "--timeout", "30", "--format", "json")  # the reports take it too
+    assert result.exit_code == 0, result.output
