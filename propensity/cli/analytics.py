@@ -9,6 +9,7 @@ from typing import Annotated
 import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from propensity.analytics import reports
 from propensity.analytics.output import Format, write_result
@@ -146,4 +147,4 @@ def _emit(
     except (QueryError, ValueError, duckdb.Error) as error:
         fail(str(error))
     if out is not None:
-        console.print(f"[bold green]done[/]: {rows:,} rows in {out}")
+        console.print(f"[bold green]done[/]: {rows:,} rows in {escape(str(out))}")

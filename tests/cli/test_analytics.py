@@ -90,3 +90,35 @@ def test_a_timeout_stops_a_runaway_query_with_a_one_line_error(known: KnownWorks
     assert "error: query stopped: it ran longer than --timeout 0.5 s" in result.output
     result = _invoke("report", "scores", "--timeout", "30", "--format", "json")  # the reports take it too
     assert result.exit_code == 0, result.output
+
+
+MARKUP = ["[/]", "[red]x[/red]", ":x:", "[bold]"]
+
+
+def test_values_print_verbatim_never_as_markup(known: KnownWorkspace) -> None:
+    columns = ", ".join(f"'{value}' AS \"{value}\"" for value in MARKUP)
+    result = _invoke("sql", f"SELECT {columns}")
+    assert result.exit_code == 0, result.output
+    assert all(result.stdout.count(value) == 2 for value in MARKUP)  # in the header and in the cell
+    assert "\u274c" not in result.stdout  # :x: is not an emoji
+    result = _invoke("sql", input=f'SELECT {columns};\nSELECT * FROM "[/]";\n')
+    assert result.exit_code == 1  # the shell survives both, the failing one reported as text
+    assert all(value in result.stdout for value in MARKUP) and "name [/] does not exist" in result.output
+
+
+def test_json_writes_big_integers_and_decimals_exactly(known: KnownWorkspace) -> None:
+    query = (
+        "SELECT 9007199254740993::HUGEINT AS big, 9007199254740993 AS bigint, "
+        "12345678901234567.25::DECIMAL(38, 2) AS d, [0.1::DECIMAL(3, 1)] AS l, 'x' AS s"
+    )
+    result = _invoke("sql", query, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert '"big": 9007199254740993,' in result.stdout and '"d": 12345678901234567.25,' in result.stdout
+    row = json.loads(result.stdout, parse_float=str)[0]
+    assert row == {
+        "big": 9007199254740993,
+        "bigint": 9007199254740993,
+        "d": "12345678901234567.25",
+        "l": ["0.1"],
+        "s": "x",
+    }
