@@ -96,6 +96,8 @@ def is_nonempty_dir(path: Path) -> bool:
 
 def ensure_writable(target: Path, *, overwrite: bool, hint: str = "pass --overwrite") -> None:
     """Refuse, before any work starts, to write into a non-empty ``target`` unless ``overwrite``."""
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"{target} is not a directory (a file, device or pipe); give a directory path")
     if is_nonempty_dir(target) and not overwrite:
         raise OutputExistsError(f"{target} already holds data; {hint} to replace it")
 

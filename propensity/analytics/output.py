@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,13 +78,30 @@ def _cell(value: object) -> Text:
 
 @contextmanager
 def _destination(out: Path | None) -> Iterator[BinaryIO]:
-    """stdout, or a file written aside and renamed onto ``out`` only when complete."""
+    """stdout; a file written aside and renamed onto ``out`` only when complete; or, when ``out`` is a FIFO, a
+    device or a socket (``/dev/stdout``, a named pipe), that file itself, written into as a stream (never
+    replaced). A directory is refused."""
     if out is None:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name, e.g. {out / 'result.csv'}")
+    if _is_special(out):
+        with out.open("wb") as sink:
+            yield sink
+        return
     with atomic_file(out) as sink:
         yield sink
+
+
+def _is_special(path: Path) -> bool:
+    """True when ``path`` exists and is neither a regular file nor a directory (a device, FIFO or socket)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _write_batches(reader: pa.RecordBatchReader, writer: pcsv.CSVWriter | pq.ParquetWriter) -> int:

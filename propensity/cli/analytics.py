@@ -137,9 +137,10 @@ def _emit(
     """Compute ``result`` on the workspace's views (stopped by Ctrl-C or after ``timeout`` seconds) and write it,
     refusing an ``out`` inside the workspace's data (reports/ aside)."""
     if out is not None:
-        out = out.expanduser().resolve()
-        if out.is_relative_to(ws.root) and not out.is_relative_to(ws.reports_dir):
-            fail(f"--out {out} is inside the workspace's data; analytics never write there (reports/ is allowed)")
+        out = out.expanduser()  # as given: /dev/stdout resolves to a name that cannot be opened again
+        where = out.resolve()
+        if where.is_relative_to(ws.root) and not where.is_relative_to(ws.reports_dir):
+            fail(f"--out {where} is inside the workspace's data; analytics never write there (reports/ is allowed)")
     try:
         views = WorkspaceViews(ws, timeout)
         with views.stoppable():

@@ -127,7 +127,8 @@ def test_a_timeout_stops_a_runaway_query_and_the_session_goes_on(known: KnownWor
 
 def test_ctrl_c_stops_a_runaway_statement_in_the_shell(known: KnownWorkspace) -> None:
     out, errors = io.StringIO(), io.StringIO()
-    shell = Shell(WorkspaceViews(known.ws), Console(file=out), Console(file=errors, width=200))
+    views = WorkspaceViews(known.ws, timeout=120)  # a backstop: a lost signal fails the test, not hangs it
+    shell = Shell(views, Console(file=out), Console(file=errors, width=200))
     threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
     start = time.monotonic()
     assert shell.run(io.StringIO(f"{RUNAWAY};\nSELECT 41 + 1 AS answer;\n")) == 1

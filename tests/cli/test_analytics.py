@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -122,3 +125,19 @@ def test_json_writes_big_integers_and_decimals_exactly(known: KnownWorkspace) ->
         "l": ["0.1"],
         "s": "x",
     }
+
+
+def test_out_streams_into_a_fifo_and_refuses_a_directory(known: KnownWorkspace, tmp_path) -> None:
+    (tmp_path / "out").mkdir()
+    fifo = tmp_path / "out" / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = _invoke("sql", "SELECT 41 + 1 AS answer", "--format", "csv", "--out", str(fifo))
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert received == [b'"answer"\n42\n'] and stat.S_ISFIFO(fifo.lstat().st_mode)  # written into, not replaced
+    assert [p.name for p in fifo.parent.iterdir()] == ["pipe"]
+    result = _invoke("sql", "SELECT 1", "--format", "csv", "--out", str(fifo.parent))
+    assert result.exit_code == 2 and f"--out {fifo.parent} is a directory; give a file name" in result.output
