@@ -129,7 +129,7 @@ def test_ctrl_c_stops_a_runaway_statement_in_the_shell(known: KnownWorkspace) ->
     out, errors = io.StringIO(), io.StringIO()
     views = WorkspaceViews(known.ws, timeout=120)  # a backstop: a lost signal fails the test, not hangs it
     shell = Shell(views, Console(file=out), Console(file=errors, width=200))
-    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT)).start()
     start = time.monotonic()
     assert shell.run(io.StringIO(f"{RUNAWAY};\nSELECT 41 + 1 AS answer;\n")) == 1
     assert time.monotonic() - start < 30
