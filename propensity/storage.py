@@ -2,21 +2,87 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
+import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 PARQUET_MAGIC = b"PAR1"  # the first and last four bytes of every Parquet file
+
+
+AsideKind = Literal["staging", "retired", "tmp"]
+# .<target>.<kind>-<host>-<pid>-<process start>-<random>; names without the owner part come from older versions
+_ASIDE = re.compile(
+    r"^\.(?P<target>.+)\.(?P<kind>staging|retired|tmp)-"
+    r"(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-(?P<start>[0-9]+)-)?[0-9a-f]{12}$"
+)
+
+
+@dataclass(frozen=True)
+class Aside:
+    """What a hidden staging, retired or temporary name says: the name it stands beside and who made it."""
+
+    target: str
+    kind: AsideKind
+    owner: tuple[str, int, int] | None  # (host hash, pid, process start in whole seconds); None: unknown
+
+    def owner_gone(self) -> bool:
+        """True only when the process that made it has provably ended (same host, and that pid is not running
+        or is another process since); False for a live owner, another host's, or an unknown one."""
+        if self.owner is None or self.owner[0] != _host():
+            return False
+        _, pid, start = self.owner
+        try:
+            return abs(round(psutil.Process(pid).create_time()) - start) > 1
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:
+            return False
+
+
+def aside_name(target: str, kind: AsideKind) -> str:
+    """A hidden name to write ``target`` aside under (``.<target>.<kind>-<owner>-<random>``), naming this
+    process as its owner so that a sweeper can tell a crashed writer's leftover from a live one."""
+    return f".{target}.{kind}-{_owner()}-{uuid.uuid4().hex[:12]}"
+
+
+def parse_aside(name: str) -> Aside | None:
+    """The :class:`Aside` a file name describes, or None when it is not a staging/retired/temporary name."""
+    found = _ASIDE.match(name)
+    if found is None:
+        return None
+    owner = (found["host"], int(found["pid"]), int(found["start"])) if found["host"] else None
+    return Aside(found["target"], found["kind"], owner)  # type: ignore[arg-type]
+
+
+@cache
+def _host() -> str:
+    return hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
+
+
+def _owner() -> str:
+    pid = os.getpid()  # per call: a forked worker is an owner of its own
+    return f"{_host()}-{pid}-{_start_time(pid)}"
+
+
+@cache
+def _start_time(pid: int) -> int:
+    return round(psutil.Process(pid).create_time())
 
 
 class OutputExistsError(FileExistsError):
@@ -30,6 +96,8 @@ def is_nonempty_dir(path: Path) -> bool:
 
 def ensure_writable(target: Path, *, overwrite: bool, hint: str = "pass --overwrite") -> None:
     """Refuse, before any work starts, to write into a non-empty ``target`` unless ``overwrite``."""
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"{target} is not a directory (a file, device or pipe); give a directory path")
     if is_nonempty_dir(target) and not overwrite:
         raise OutputExistsError(f"{target} already holds data; {hint} to replace it")
 
@@ -45,7 +113,7 @@ def staged_directory(target: Path, *, overwrite: bool, scratch: Path | None = No
     ensure_writable(target, overwrite=overwrite)
     scratch = scratch or target.parent
     scratch.mkdir(parents=True, exist_ok=True)
-    staging = scratch / f".{target.name}.staging-{uuid.uuid4().hex[:12]}"
+    staging = scratch / aside_name(target.name, "staging")
     staging.mkdir()
     try:
         yield staging
@@ -56,12 +124,21 @@ def staged_directory(target: Path, *, overwrite: bool, scratch: Path | None = No
 
 
 def replace_directory(source: Path, target: Path) -> None:
-    """Move directory ``source`` to ``target``, replacing any existing ``target`` (old data is dropped last)."""
+    """Move directory ``source`` to ``target``, replacing any existing ``target`` (old data is dropped last).
+
+    The old ``target`` is first renamed aside, beside itself (``.<name>.retired-...``); should the process die
+    before ``source`` takes its place, the next command renames it back (``workspace_lock.restore_retired``), and
+    a failed second rename puts it back at once."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    retired = source.parent / f".{target.name}.retired-{uuid.uuid4().hex[:12]}"
+    retired = target.parent / aside_name(target.name, "retired")
     if target.exists():
         target.rename(retired)
-    source.rename(target)
+    try:
+        source.rename(target)
+    except BaseException:
+        if retired.exists() and not target.exists():
+            retired.rename(target)
+        raise
     shutil.rmtree(retired, ignore_errors=True)
 
 
@@ -83,7 +160,7 @@ def sql_path(path: Path) -> str:
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A binary file written aside and renamed onto ``path`` only when the block completes (else removed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp = path.parent / aside_name(path.name, "tmp")
     try:
         with tmp.open("wb") as sink:
             yield sink

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from propensity.storage import DamagedFileError, atomic_file, check_parquet_files, write_parquet
+from propensity.storage import (
+    DamagedFileError,
+    OutputExistsError,
+    atomic_file,
+    check_parquet_files,
+    staged_directory,
+    write_parquet,
+)
 
 
 def test_a_file_appears_only_when_complete(tmp_path: Path) -> None:
@@ -62,3 +71,12 @@ def test_row_groups_end_where_the_grouping_column_changes(tmp_path: Path, min_ro
     assert pq.read_metadata(path).num_row_groups == len(sizes)
     assert [len(g) for g in groups] == sizes
     assert pq.read_table(path).equals(table)
+
+
+def test_a_directory_output_never_replaces_a_special_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for overwrite in (False, True):
+        with pytest.raises(OutputExistsError, match="is not a directory"), staged_directory(fifo, overwrite=overwrite):
+            pass
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and [p.name for p in tmp_path.iterdir()] == ["pipe"]

@@ -1,10 +1,14 @@
-"""Query results out: a rich table on the terminal, or CSV, JSON or Parquet, streamed batch by batch."""
+"""Query results out: a rich table on the terminal, or CSV, JSON or Parquet, streamed batch by batch.
+
+Values are shown verbatim: a table's cells and headers are plain text (never Rich markup or emoji codes), and
+JSON writes integers and decimals exactly (no float in between)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import math
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from propensity.storage import atomic_file
 
@@ -54,7 +59,7 @@ def write_result(
 
 def rich_table(table: pa.Table, max_rows: int, title: str | None = None) -> Table:
     """The first ``max_rows`` rows of ``table`` as a rich table, with a caption when there are more."""
-    shown = Table(*table.column_names, title=title)
+    shown = Table(*(Column(header=Text(name)) for name in table.column_names), title=Text(title) if title else None)
     for row in table.slice(0, max_rows).to_pylist():
         shown.add_row(*(_cell(value) for value in row.values()))
     if table.num_rows > max_rows:
@@ -62,24 +67,41 @@ def rich_table(table: pa.Table, max_rows: int, title: str | None = None) -> Tabl
     return shown
 
 
-def _cell(value: object) -> str:
+def _cell(value: object) -> Text:
     if value is None:
-        return "[dim]NULL[/]"
+        return Text("NULL", style="dim")
     if isinstance(value, float):
-        return f"{value:.6g}"
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+        return Text(f"{value:.6g}")
+    text = _dumps_exact(value) if isinstance(value, dict | list) else str(value)
+    return Text(text if len(text) <= 80 else text[:77] + "...")
 
 
 @contextmanager
 def _destination(out: Path | None) -> Iterator[BinaryIO]:
-    """stdout, or a file written aside and renamed onto ``out`` only when complete."""
+    """stdout; a file written aside and renamed onto ``out`` only when complete; or, when ``out`` is a FIFO, a
+    device or a socket (``/dev/stdout``, a named pipe), that file itself, written into as a stream (never
+    replaced). A directory is refused."""
     if out is None:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name, e.g. {out / 'result.csv'}")
+    if _is_special(out):
+        with out.open("wb") as sink:
+            yield sink
+        return
     with atomic_file(out) as sink:
         yield sink
+
+
+def _is_special(path: Path) -> bool:
+    """True when ``path`` exists and is neither a regular file nor a directory (a device, FIFO or socket)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _write_batches(reader: pa.RecordBatchReader, writer: pcsv.CSVWriter | pq.ParquetWriter) -> int:
@@ -92,16 +114,41 @@ def _write_batches(reader: pa.RecordBatchReader, writer: pcsv.CSVWriter | pq.Par
 
 
 def _write_json(reader: pa.RecordBatchReader, sink: BinaryIO) -> int:
-    """A JSON array of row objects: timestamps in ISO 8601, NaN and infinity as null."""
+    """A JSON array of row objects: timestamps in ISO 8601, NaN and infinity as null, decimals exact."""
     rows = 0
     sink.write(b"[")
     for batch in reader:
+        dumps = _dumps_exact if _has_decimals(batch.schema) else _dumps
         for row in batch.to_pylist():
-            text = json.dumps(_jsonable(row), allow_nan=False, default=str)
-            sink.write(((",\n" if rows else "\n") + text).encode())
+            sink.write(((",\n" if rows else "\n") + dumps(row)).encode())
             rows += 1
     sink.write(b"\n]\n" if rows else b"]\n")
     return rows
+
+
+def _has_decimals(schema: pa.Schema) -> bool:
+    return any(pa.types.is_decimal(t) for t in _types(schema.types))
+
+
+def _types(types: list[pa.DataType]) -> Iterator[pa.DataType]:
+    for kind in types:
+        yield kind
+        yield from _types([kind.field(i).type for i in range(kind.num_fields)])
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(_jsonable(value), allow_nan=False, default=str)
+
+
+def _dumps_exact(value: object) -> str:
+    """JSON for ``value`` with each decimal written as the exact number it is (json would need a float)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_dumps_exact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_dumps_exact(item) for item in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else "null"
+    return _dumps(value)
 
 
 def _jsonable(value: object) -> object:
@@ -111,8 +158,6 @@ def _jsonable(value: object) -> object:
         return [_jsonable(item) for item in value]
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return _jsonable(float(value))
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, timedelta):

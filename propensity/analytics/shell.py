@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TextIO, get_args
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from propensity.analytics.output import Format, write_result
@@ -65,13 +66,16 @@ class Shell:
         return self.failures
 
     def execute(self, sql: str) -> None:
-        """Run each statement of ``sql`` and show its result; errors are printed, not raised."""
+        """Run each statement of ``sql`` and show its result; errors (a statement stopped by Ctrl-C or the timeout
+        too) are printed, not raised."""
         try:
             for statement in self.views.statements(sql):
-                write_result(self.views.query(statement.query), self.fmt, console=self.console, max_rows=self.max_rows)
+                with self.views.stoppable():
+                    relation = self.views.query(statement.query)
+                    write_result(relation, self.fmt, console=self.console, max_rows=self.max_rows)
         except (QueryError, ValueError) as error:
             self.failures += 1
-            self.errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            self.errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
 
     def command(self, line: str) -> bool:
         """Apply a dot-command; False when it ends the session."""
@@ -89,10 +93,11 @@ class Shell:
         elif name == ".rows" and argument.isdigit() and int(argument) > 0:
             self.max_rows = int(argument)
         elif name == ".help":
-            self.console.print(HELP, highlight=False)
+            self.console.print(HELP, highlight=False, markup=False)
         else:
             self.failures += 1
-            self.errors.print(f"[bold red]error:[/] unknown or incomplete command {line!r}; .help lists them")
+            command = escape(repr(line))
+            self.errors.print(f"[bold red]error:[/] unknown or incomplete command {command}; .help lists them")
         return True
 
 

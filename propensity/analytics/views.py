@@ -10,27 +10,46 @@ The views (only those whose data exists):
 - ``model_metrics``: every registered model version with its stage and test metrics;
 - ``score_drift``: the PSI report of every scoring run.
 
-Only ``SELECT`` (including ``DESCRIBE``, ``SUMMARIZE``, ``PIVOT`` with an ``IN`` list) and ``EXPLAIN`` statements
-run: nothing an analytics query does can write a file or change a view.
+Read-only is a property of the engine, not only of a parser check. DuckDB reads the datasets through Arrow
+datasets this module opens, and the connection itself has no file-system access at all
+(``enable_external_access=false``: no ``COPY``, ``ATTACH``, ``read_csv('/etc/passwd')``, extension ``INSTALL`` or
+``LOAD``), its settings are locked (``lock_configuration``: no ``SET``) and extensions are never installed or
+loaded behind a query's back. On top of that only ``SELECT`` (including ``DESCRIBE``, ``SUMMARIZE``, ``PIVOT`` with
+an ``IN`` list) and ``EXPLAIN`` of such a statement run, so a session's views cannot be changed either.
+
+A statement stops at Ctrl-C or after the session's ``timeout`` (DuckDB's ``max_execution_time``); run it, and
+read its result, under :meth:`WorkspaceViews.stoppable` to get a :class:`QueryError` then.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from propensity.config import Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.features.definitions import SCORES_VIEW
-from propensity.storage import sql_path
 from training.registry import ModelRegistry
 
 READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 SCORE_COLUMNS_NOT_CATEGORIES = ("customer_id", "event_timestamp", "created_at", "model_versions", "scoring_run")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# EXPLAIN [ANALYZE] [(options)] <statement>: DuckDB runs the statement under ANALYZE, so it is checked too
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?(?P<inner>.*)$", re.IGNORECASE | re.DOTALL)
+ENGINE_SETTINGS = {  # set when the connection opens, before any view exists
+    "enable_external_access": False,  # no file, network or extension access: Arrow feeds the views
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,  # no Python variable is a table
+}
 
 
 class QueryError(ValueError):
@@ -40,9 +59,11 @@ class QueryError(ValueError):
 class WorkspaceViews:
     """A DuckDB session (in memory, UTC) over one workspace's offline datasets; see the module docstring."""
 
-    def __init__(self, ws: Workspace):
+    def __init__(self, ws: Workspace, timeout: float | None = None):
         self.ws = ws
-        self.con = duckdb.connect()
+        self.timeout = timeout  # seconds a statement may run, its results read included (None: no limit)
+        milliseconds = max(1, round(timeout * 1000)) if timeout else 0
+        self.con = duckdb.connect(config={**ENGINE_SETTINGS, "max_execution_time": milliseconds})
         self.con.execute("SET TimeZone = 'UTC'")
         self.views: dict[str, str] = {}  # name -> what it holds
         self.feature_views: list[str] = []
@@ -57,6 +78,7 @@ class WorkspaceViews:
         self._add_file_view(
             "score_drift", ws.reports_dir / "score-*" / "drift.parquet", "PSI per input feature of each scoring run"
         )
+        self.con.execute("SET lock_configuration = true")  # from here on no setting changes
 
     def query(self, sql: str) -> duckdb.DuckDBPyRelation:
         """The result of one read-only statement (lazy: nothing is fetched until read)."""
@@ -75,13 +97,23 @@ class WorkspaceViews:
         except duckdb.Error as error:
             raise QueryError(str(error)) from None
         for statement in statements:
-            if statement.type not in READ_ONLY_STATEMENTS:
-                kind = statement.type.name
-                raise QueryError(
-                    f"{kind} is not allowed: analytics queries are read-only (SELECT, DESCRIBE, SUMMARIZE, EXPLAIN); "
-                    "use the pipeline's commands to change the workspace"
-                )
+            _check_reads(statement)
         return statements
+
+    @contextmanager
+    def stoppable(self) -> Iterator[None]:
+        """Turn a statement stopped in this block (its results read too) by Ctrl-C or by the session's timeout
+        into a :class:`QueryError`; the session stays usable."""
+        try:
+            yield
+        except (duckdb.InterruptException, RuntimeError, OSError, pa.ArrowException, KeyboardInterrupt) as error:
+            text = str(error)
+            if "maximum execution time" in text:
+                raise QueryError(f"query stopped: it ran longer than --timeout {self.timeout:g} s") from None
+            if not isinstance(error, KeyboardInterrupt | duckdb.InterruptException) and "nterrupt" not in text:
+                raise
+            self.con.interrupt()
+            raise QueryError("query stopped: interrupted (Ctrl-C)") from None
 
     def _add_raw_tables(self) -> None:
         for name in RAW_SCHEMAS:
@@ -101,15 +133,22 @@ class WorkspaceViews:
             self.views["scores"] = "published scores, one row per customer, date and category"
 
     def _add_file_view(self, name: str, pattern: Path, what: str) -> bool:
-        """Add view ``name`` over the Parquet files matching ``pattern`` (``<dir>/<dir glob>/<file glob>``), if any."""
-        if not _NAME.match(name) or not any(pattern.parent.parent.glob(f"{pattern.parent.name}/{pattern.name}")):
+        """Add view ``name`` over the Parquet files matching ``pattern`` (``<dir>/<dir glob>/<file glob>``), if any:
+        an Arrow dataset of those files, their columns matched by name (a column a file lacks reads as null)."""
+        files = sorted(pattern.parent.parent.glob(f"{pattern.parent.name}/{pattern.name}"))
+        if not _NAME.match(name) or not files:
             return False
+        schemas = []
+        for file in files:
+            try:
+                schemas.append(pq.read_schema(file))
+            except (OSError, pa.ArrowException) as error:
+                raise QueryError(f"view {name} cannot read {file}: it is damaged ({error})") from None
         try:
-            self.con.execute(
-                f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{sql_path(pattern)}', union_by_name = true)"
-            )
-        except duckdb.Error as error:
-            raise QueryError(f"view {name} cannot read {pattern}: {error}") from None
+            schema = pa.unify_schemas(schemas, promote_options="permissive")
+        except pa.ArrowException as error:
+            raise QueryError(f"view {name}: the files under {pattern.parent.parent} disagree ({error})") from None
+        self.con.register(name, pads.dataset([str(f) for f in files], schema=schema, format="parquet"))
         self.views[name] = what
         return True
 
@@ -123,6 +162,27 @@ class WorkspaceViews:
             "model_metrics"
         )
         self.views["model_metrics"] = "every model version: stage and test metrics"
+
+
+def _check_reads(statement: duckdb.Statement) -> None:
+    """Refuse ``statement`` unless it only reads (an EXPLAIN only when the statement it explains only reads)."""
+    kind = statement.type
+    if kind == duckdb.StatementType.EXPLAIN:
+        explained = _EXPLAIN.match(statement.query)
+        try:
+            inner = duckdb.extract_statements(explained["inner"]) if explained else []
+        except duckdb.Error:
+            inner = []
+        if len(inner) != 1:
+            shown = statement.query.strip()
+            raise QueryError(f"cannot tell what {shown!r} explains; give EXPLAIN [ANALYZE] SELECT ...")
+        _check_reads(inner[0])
+        return
+    if kind not in READ_ONLY_STATEMENTS:
+        raise QueryError(
+            f"{kind.name} is not allowed: analytics queries are read-only (SELECT, DESCRIBE, SUMMARIZE, EXPLAIN); "
+            "use the pipeline's commands to change the workspace"
+        )
 
 
 def _subdirectories(path: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from propensity.config import WORKDIR_ENV, Workspace
 from propensity.datagen.output import ProgressCallback
 from propensity.raysession import cluster_summary
-from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock
+from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock, recover_if_idle
 
 console = Console(stderr=True)
 
@@ -66,11 +66,14 @@ def parse_date(value: str | None, option: str) -> date | None:
 
 
 def workspace(workdir: Path | None) -> Workspace:
-    """The workspace of a command, exported so Feast and child processes share it."""
+    """The workspace of a command, exported so Feast and child processes share it; data a killed writer left
+    moved aside is put back first."""
     try:
-        return Workspace.resolve(workdir).activate()
+        ws = Workspace.resolve(workdir).activate()
     except ValidationError as error:
         fail(error.errors()[0]["msg"].removeprefix("Value error, "))
+    recover_if_idle(ws)
+    return ws
 
 
 def writing_workspace(context: typer.Context, workdir: Path | None) -> Workspace:

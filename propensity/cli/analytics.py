@@ -9,6 +9,7 @@ from typing import Annotated
 import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from propensity.analytics import reports
 from propensity.analytics.output import Format, write_result
@@ -25,6 +26,10 @@ OutOption = Annotated[
     Path | None, typer.Option(help="Write the result to this file (atomically) instead of stdout.", show_default=False)
 ]
 MaxRowsOption = Annotated[int, typer.Option(min=1, help="Rows a table shows.")]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(min=0.001, help="Stop a query after this many seconds (Ctrl-C stops it too).", show_default=False),
+]
 ViewOption = Annotated[str | None, typer.Option(help="One feature view, per feature [default: every view].")]
 
 
@@ -34,19 +39,21 @@ def sql(
     fmt: FormatOption = "table",
     out: OutOption = None,
     max_rows: MaxRowsOption = 50,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Query every offline dataset of the workspace with DuckDB: raw_<table>, each feature view, scores, labels,
     training_set_<service>, model_metrics, score_drift. Read-only: only SELECT, DESCRIBE, SUMMARIZE, EXPLAIN."""
     ws = workspace(workdir)
+    if query is not None:
+        _emit(ws, lambda views: views.query(query), fmt, out, max_rows, timeout)
+        return
+    if out is not None or fmt == "parquet":
+        fail("the shell prints its results; give a query to write --out or --format parquet")
     try:
-        views = WorkspaceViews(ws)
+        views = WorkspaceViews(ws, timeout)
     except QueryError as error:
         fail(str(error))
-    if query is None:
-        if out is not None or fmt == "parquet":
-            fail("the shell prints its results; give a query to write --out or --format parquet")
-        raise typer.Exit(1 if Shell(views, results, console, fmt, max_rows).run() else 0)
-    _emit(ws, lambda: views.query(query), fmt, out, max_rows)
+    raise typer.Exit(1 if Shell(views, results, console, fmt, max_rows).run() else 0)
 
 
 @app.command()
@@ -61,12 +68,13 @@ def lift(
     fmt: FormatOption = "table",
     out: OutOption = None,
     max_rows: MaxRowsOption = 300,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Realised precision and lift by score decile per category: who bought within the horizon after a scoring
     date, compared with what the published scores ranked."""
     ws = workspace(workdir)
     day = parse_date(scored_at, "--date")
-    _emit(ws, lambda: reports.lift(WorkspaceViews(ws), scored_at=day, horizon_days=horizon_days), fmt, out, max_rows)
+    _emit(ws, lambda views: reports.lift(views, scored_at=day, horizon_days=horizon_days), fmt, out, max_rows, timeout)
 
 
 @app.command()
@@ -77,11 +85,12 @@ def coverage(
     fmt: FormatOption = "table",
     out: OutOption = None,
     max_rows: MaxRowsOption = 50,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Null rates per feature view (or per feature of --view) at one snapshot."""
     ws = workspace(workdir)
     day = parse_date(snapshot, "--date")
-    _emit(ws, lambda: reports.coverage(WorkspaceViews(ws), snapshot=day, view=view), fmt, out, max_rows)
+    _emit(ws, lambda views: reports.coverage(views, snapshot=day, view=view), fmt, out, max_rows, timeout)
 
 
 @app.command()
@@ -93,12 +102,13 @@ def drift(
     fmt: FormatOption = "table",
     out: OutOption = None,
     max_rows: MaxRowsOption = 30,
+    timeout: TimeoutOption = None,
 ) -> None:
     """PSI of every numeric feature between two snapshot dates, most drifted first (0.1-0.25 moderate, above
     0.25 large)."""
     ws = workspace(workdir)
     start, end = parse_date(base, "--base"), parse_date(current, "--current")
-    _emit(ws, lambda: reports.drift(WorkspaceViews(ws), base=start, current=end, view=view), fmt, out, max_rows)
+    _emit(ws, lambda views: reports.drift(views, base=start, current=end, view=view), fmt, out, max_rows, timeout)
 
 
 @app.command()
@@ -108,24 +118,34 @@ def scores(
     fmt: FormatOption = "table",
     out: OutOption = None,
     max_rows: MaxRowsOption = 100,
+    timeout: TimeoutOption = None,
 ) -> None:
     """The distribution of each category's published scores on one scoring date."""
     ws = workspace(workdir)
     day = parse_date(scored_at, "--date")
-    _emit(ws, lambda: reports.scores(WorkspaceViews(ws), scored_at=day), fmt, out, max_rows)
+    _emit(ws, lambda views: reports.scores(views, scored_at=day), fmt, out, max_rows, timeout)
 
 
 def _emit(
-    ws: Workspace, result: Callable[[], duckdb.DuckDBPyRelation], fmt: Format, out: Path | None, max_rows: int
+    ws: Workspace,
+    result: Callable[[WorkspaceViews], duckdb.DuckDBPyRelation],
+    fmt: Format,
+    out: Path | None,
+    max_rows: int,
+    timeout: float | None,
 ) -> None:
-    """Compute ``result`` and write it, refusing an ``out`` inside the workspace's data (reports/ aside)."""
+    """Compute ``result`` on the workspace's views (stopped by Ctrl-C or after ``timeout`` seconds) and write it,
+    refusing an ``out`` inside the workspace's data (reports/ aside)."""
     if out is not None:
-        out = out.expanduser().resolve()
-        if out.is_relative_to(ws.root) and not out.is_relative_to(ws.reports_dir):
-            fail(f"--out {out} is inside the workspace's data; analytics never write there (reports/ is allowed)")
+        out = out.expanduser()  # as given: /dev/stdout resolves to a name that cannot be opened again
+        where = out.resolve()
+        if where.is_relative_to(ws.root) and not where.is_relative_to(ws.reports_dir):
+            fail(f"--out {where} is inside the workspace's data; analytics never write there (reports/ is allowed)")
     try:
-        rows = write_result(result(), fmt, out=out, console=results, max_rows=max_rows)
+        views = WorkspaceViews(ws, timeout)
+        with views.stoppable():
+            rows = write_result(result(views), fmt, out=out, console=results, max_rows=max_rows)
     except (QueryError, ValueError, duckdb.Error) as error:
         fail(str(error))
     if out is not None:
-        console.print(f"[bold green]done[/]: {rows:,} rows in {out}")
+        console.print(f"[bold green]done[/]: {rows:,} rows in {escape(str(out))}")

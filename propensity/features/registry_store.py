@@ -16,6 +16,8 @@ from feast.infra.registry.file import FileRegistryStore
 from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
 from feast.utils import _utc_now
 
+from propensity.storage import aside_name
+
 
 class AtomicFileRegistryStore(FileRegistryStore):
     """A file registry whose every write is all or nothing (write aside, fsync, rename)."""
@@ -24,7 +26,7 @@ class AtomicFileRegistryStore(FileRegistryStore):
         registry_proto.version_id = str(uuid.uuid4())
         registry_proto.last_updated.FromDatetime(_utc_now())
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        staged = self._filepath.with_name(f".{self._filepath.name}.tmp-{uuid.uuid4().hex[:12]}")
+        staged = self._filepath.with_name(aside_name(self._filepath.name, "tmp"))
         try:
             with open(staged, "wb") as sink:
                 sink.write(registry_proto.SerializeToString())

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
+import duckdb
 import pyarrow.dataset as pads
 import pytest
+from rich.console import Console
 
+from propensity.analytics.shell import Shell
 from propensity.analytics.views import QueryError, WorkspaceViews
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.features.definitions import SCORES_VIEW
 from tests.analytics.known import SCORED_AT, KnownWorkspace
+
+RUNAWAY = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"  # 10^12 rows
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:
@@ -39,6 +49,10 @@ def test_scores_are_the_published_scores_one_row_per_category(known: KnownWorksp
     "statement",
     [
         "COPY (SELECT 1) TO '{root}/offline/toy/leak.csv'",
+        "EXPLAIN ANALYZE COPY (SELECT 999 AS customer_id) TO '{file}' (FORMAT parquet)",
+        "EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1",
+        "EXPLAIN (FORMAT json) DROP VIEW toy",
+        "/* hidden */ EXPLAIN ANALYZE DROP VIEW toy",
         "CREATE TABLE t AS SELECT 1",
         "INSERT INTO toy SELECT * FROM toy",
         "DROP VIEW toy",
@@ -48,14 +62,16 @@ def test_scores_are_the_published_scores_one_row_per_category(known: KnownWorksp
         "PRAGMA database_list",
         "CALL pragma_version()",
         "INSTALL httpfs",
+        "LOAD parquet",
         "SELECT 1; DROP VIEW toy",
     ],
 )
 def test_only_reading_statements_run_and_nothing_changes(known: KnownWorkspace, statement: str) -> None:
     views = WorkspaceViews(known.ws)
     before = _files(known.ws.root)
-    with pytest.raises(QueryError, match="is not allowed: analytics queries are read-only"):
-        views.query(statement.format(root=known.ws.root))
+    file = next((known.ws.offline_dir / "toy").rglob("*.parquet"))
+    with pytest.raises(QueryError, match=r"is not allowed: analytics queries are read-only|cannot tell what"):
+        views.query(statement.format(root=known.ws.root, file=file))
     assert _files(known.ws.root) == before
     rows = sum(table.num_rows for table in known.snapshots.values())
     assert views.query("SELECT count(*) FROM toy").fetchall()[0][0] == rows  # the view is still there
@@ -70,3 +86,51 @@ def test_reading_statements_of_every_kind_run(known: KnownWorkspace) -> None:
         views.query("SELECT 1; SELECT 2")
     with pytest.raises(QueryError, match="does not exist"):
         views.query("SELECT * FROM nope")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 999 AS customer_id) TO '{file}' (FORMAT parquet)",
+        "EXPLAIN ANALYZE COPY (SELECT 999 AS customer_id) TO '{file}' (FORMAT parquet)",
+        "COPY toy TO '{root}/reports/leak.csv'",
+        "ATTACH '{root}/x.duckdb' AS x",
+        "SET threads = 1",
+        "SET lock_configuration = false",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_parquet('{file}')",  # only the views read, not a statement naming a file
+    ],
+)
+def test_the_engine_itself_refuses_files_settings_and_extensions(known: KnownWorkspace, statement: str) -> None:
+    """Past the statement gate (straight on the connection) DuckDB still cannot touch a file or a setting."""
+    views = WorkspaceViews(known.ws)
+    file = next((known.ws.offline_dir / "toy").rglob("*.parquet"))
+    before = _files(known.ws.root)
+    with pytest.raises(duckdb.Error, match=r"disabled|locked"):
+        views.con.execute(statement.format(root=known.ws.root, file=file))
+    assert _files(known.ws.root) == before
+    with pytest.raises(QueryError):  # and the gate in front of it refuses them all too
+        views.query(statement.format(root=known.ws.root, file=file))
+
+
+def test_a_timeout_stops_a_runaway_query_and_the_session_goes_on(known: KnownWorkspace) -> None:
+    views = WorkspaceViews(known.ws, timeout=0.5)
+    start = time.monotonic()
+    with pytest.raises(QueryError, match=r"ran longer than --timeout 0\.5 s"), views.stoppable():
+        views.query(RUNAWAY).fetchall()
+    assert time.monotonic() - start < 30
+    assert views.query("SELECT count(*) FROM toy").fetchall()[0][0] > 0
+
+
+def test_ctrl_c_stops_a_runaway_statement_in_the_shell(known: KnownWorkspace) -> None:
+    out, errors = io.StringIO(), io.StringIO()
+    views = WorkspaceViews(known.ws, timeout=120)  # a backstop: a lost signal fails the test, not hangs it
+    shell = Shell(views, Console(file=out), Console(file=errors, width=200))
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    assert shell.run(io.StringIO(f"{RUNAWAY};\nSELECT 41 + 1 AS answer;\n")) == 1
+    assert time.monotonic() - start < 30
+    assert "query stopped: interrupted (Ctrl-C)" in errors.getvalue() and "42" in out.getvalue()

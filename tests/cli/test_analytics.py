@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -81,3 +84,60 @@ def test_reports_print_and_export(known: KnownWorkspace, tmp_path) -> None:
     assert result.exit_code == 2 and "--date '2025-13-01' is not a date" in result.output
     result = _invoke("report", "scores", "--date", "2025-01-01")
     assert result.exit_code == 2 and "no scores were published for 2025-01-01" in result.output
+
+
+def test_a_timeout_stops_a_runaway_query_with_a_one_line_error(known: KnownWorkspace) -> None:
+    runaway = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
+    result = _invoke("sql", runaway, "--timeout", "0.5")
+    assert result.exit_code == 2, result.output
+    assert "error: query stopped: it ran longer than --timeout 0.5 s" in result.output
+    result = _invoke("report", "scores", "--timeout", "30", "--format", "json")  # the reports take it too
+    assert result.exit_code == 0, result.output
+
+
+MARKUP = ["[/]", "[red]x[/red]", ":x:", "[bold]"]
+
+
+def test_values_print_verbatim_never_as_markup(known: KnownWorkspace) -> None:
+    columns = ", ".join(f"'{value}' AS \"{value}\"" for value in MARKUP)
+    result = _invoke("sql", f"SELECT {columns}")
+    assert result.exit_code == 0, result.output
+    assert all(result.stdout.count(value) == 2 for value in MARKUP)  # in the header and in the cell
+    assert "\u274c" not in result.stdout  # :x: is not an emoji
+    result = _invoke("sql", input=f'SELECT {columns};\nSELECT * FROM "[/]";\n')
+    assert result.exit_code == 1  # the shell survives both, the failing one reported as text
+    assert all(value in result.stdout for value in MARKUP) and "name [/] does not exist" in result.output
+
+
+def test_json_writes_big_integers_and_decimals_exactly(known: KnownWorkspace) -> None:
+    query = (
+        "SELECT 9007199254740993::HUGEINT AS big, 9007199254740993 AS bigint, "
+        "12345678901234567.25::DECIMAL(38, 2) AS d, [0.1::DECIMAL(3, 1)] AS l, 'x' AS s"
+    )
+    result = _invoke("sql", query, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert '"big": 9007199254740993,' in result.stdout and '"d": 12345678901234567.25,' in result.stdout
+    row = json.loads(result.stdout, parse_float=str)[0]
+    assert row == {
+        "big": 9007199254740993,
+        "bigint": 9007199254740993,
+        "d": "12345678901234567.25",
+        "l": ["0.1"],
+        "s": "x",
+    }
+
+
+def test_out_streams_into_a_fifo_and_refuses_a_directory(known: KnownWorkspace, tmp_path) -> None:
+    (tmp_path / "out").mkdir()
+    fifo = tmp_path / "out" / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = _invoke("sql", "SELECT 41 + 1 AS answer", "--format", "csv", "--out", str(fifo))
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert received == [b'"answer"\n42\n'] and stat.S_ISFIFO(fifo.lstat().st_mode)  # written into, not replaced
+    assert [p.name for p in fifo.parent.iterdir()] == ["pipe"]
+    result = _invoke("sql", "SELECT 1", "--format", "csv", "--out", str(fifo.parent))
+    assert result.exit_code == 2 and f"--out {fifo.parent} is a directory; give a file name" in result.output
