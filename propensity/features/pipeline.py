@@ -138,8 +138,9 @@ def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
 
 
 def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection in UTC with a ``raw_<table>`` view per raw table."""
-    con = duckdb.connect()
+    """A DuckDB connection in UTC with a ``raw_<table>`` view per raw table (no progress bar of DuckDB's own on
+    the terminal: the commands show their progress)."""
+    con = duckdb.connect(config={"enable_progress_bar": False})
     con.execute("SET TimeZone = 'UTC'")
     for name in RAW_SCHEMAS:
         path = str(ws.raw_dir / name / "*.parquet").replace("'", "''")
