@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -16,9 +16,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from propensity.config import WORKDIR_ENV, Workspace
-from propensity.datagen.output import ProgressCallback
-from propensity.raysession import cluster_summary
-from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock
+
+if TYPE_CHECKING:
+    from propensity.datagen.output import ProgressCallback
 
 console = Console(stderr=True)
 
@@ -47,6 +47,8 @@ RayAddressOption = Annotated[
 def use_ray(address: str | None) -> None:
     """Run this process's Ray work on the cluster at ``address`` (default: ``RAY_ADDRESS``, else a local
     instance) and say which cluster that is."""
+    from propensity.raysession import cluster_summary
+
     if address:
         os.environ["RAY_ADDRESS"] = address
     console.print(cluster_summary())
@@ -76,6 +78,8 @@ def workspace(workdir: Path | None) -> Workspace:
 def writing_workspace(context: typer.Context, workdir: Path | None) -> Workspace:
     """The workspace of a command that writes into it, locked until the command (``context``) ends; a one-line
     error when another command holds it."""
+    from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock
+
     ws = workspace(workdir)
     lock = WorkspaceLock(ws, _command(context))
     try:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import duckdb
 import typer
 from rich.console import Console
 
-from propensity.analytics import reports
 from propensity.analytics.output import Format, write_result
 from propensity.analytics.shell import Shell
 from propensity.analytics.views import QueryError, WorkspaceViews
@@ -66,7 +66,7 @@ def lift(
     date, compared with what the published scores ranked."""
     ws = workspace(workdir)
     day = parse_date(scored_at, "--date")
-    _emit(ws, lambda: reports.lift(WorkspaceViews(ws), scored_at=day, horizon_days=horizon_days), fmt, out, max_rows)
+    _emit(ws, lambda: _reports().lift(WorkspaceViews(ws), scored_at=day, horizon_days=horizon_days), fmt, out, max_rows)
 
 
 @app.command()
@@ -81,7 +81,7 @@ def coverage(
     """Null rates per feature view (or per feature of --view) at one snapshot."""
     ws = workspace(workdir)
     day = parse_date(snapshot, "--date")
-    _emit(ws, lambda: reports.coverage(WorkspaceViews(ws), snapshot=day, view=view), fmt, out, max_rows)
+    _emit(ws, lambda: _reports().coverage(WorkspaceViews(ws), snapshot=day, view=view), fmt, out, max_rows)
 
 
 @app.command()
@@ -98,7 +98,7 @@ def drift(
     0.25 large)."""
     ws = workspace(workdir)
     start, end = parse_date(base, "--base"), parse_date(current, "--current")
-    _emit(ws, lambda: reports.drift(WorkspaceViews(ws), base=start, current=end, view=view), fmt, out, max_rows)
+    _emit(ws, lambda: _reports().drift(WorkspaceViews(ws), base=start, current=end, view=view), fmt, out, max_rows)
 
 
 @app.command()
@@ -112,7 +112,14 @@ def scores(
     """The distribution of each category's published scores on one scoring date."""
     ws = workspace(workdir)
     day = parse_date(scored_at, "--date")
-    _emit(ws, lambda: reports.scores(WorkspaceViews(ws), scored_at=day), fmt, out, max_rows)
+    _emit(ws, lambda: _reports().scores(WorkspaceViews(ws), scored_at=day), fmt, out, max_rows)
+
+
+def _reports() -> ModuleType:
+    """The canned reports, loaded when one runs (they read the feature pipeline's helpers, which load Ray)."""
+    from propensity.analytics import reports
+
+    return reports
 
 
 def _emit(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import duckdb
 import typer
-from feast import FeatureStore
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
@@ -24,9 +22,6 @@ from propensity.cli._common import (
     writing_workspace,
 )
 from propensity.cli.feast import materialize_args, run_feast
-from propensity.features.governance import check_store
-from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
-from propensity.storage import DamagedFileError
 
 app = typer.Typer(
     rich_markup_mode=None, help="Build, register, serve and check the customer features.", no_args_is_help=True
@@ -44,6 +39,8 @@ def build(
 ) -> None:
     """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
     (product text embeddings run on Ray)."""
+    from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
+
     ws = writing_workspace(ctx, workdir)
     day = parse_date(as_of, "--as-of")
     try:
@@ -71,6 +68,8 @@ def build(
 @app.command()
 def apply(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
     """Register the entity, feature views and services with Feast (`feast apply` in feature_repo/)."""
+    from propensity.features.pipeline import workspace_catalog
+
     ws = writing_workspace(ctx, workdir)
     try:
         workspace_catalog(ws)
@@ -87,6 +86,10 @@ def materialize(
 ) -> None:
     """Load the latest values of the online feature views into the online store (`feast materialize`); scores
     reach it when `propensity score` pushes them."""
+    import duckdb
+
+    from propensity.storage import DamagedFileError
+
     ws = writing_workspace(ctx, workdir)
     try:
         args = materialize_args(ws, incremental=incremental)
@@ -100,6 +103,10 @@ def materialize(
 @app.command()
 def check(workdir: WorkdirOption = None) -> None:
     """Fail if the offline store disagrees with the Feast definitions; report null or constant features."""
+    from feast import FeatureStore
+
+    from propensity.features.governance import check_store
+
     ws = workspace(workdir)
     try:
         store = FeatureStore(repo_path=str(ws.feature_repo))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -22,10 +22,10 @@ from propensity.cli._common import (
     writing_workspace,
 )
 from propensity.config import Workspace
-from training.plan import TrainingSetError
-from training.registry import ModelRegistry
-from training.report import write_report
-from training.trainer import Strategy, TrainConfig, TrainingRun, train_models
+from training.config import FEATURE_SERVICE, Strategy, TrainConfig
+
+if TYPE_CHECKING:
+    from training.trainer import TrainingRun
 
 app = typer.Typer(rich_markup_mode=None, help="The model registry.", no_args_is_help=True)
 
@@ -34,7 +34,7 @@ def train(
     ctx: typer.Context,
     workdir: WorkdirOption = None,
     categories: Annotated[str, typer.Option(help="`all` or comma-separated category names.")] = "all",
-    feature_service: Annotated[str, typer.Option(help="Feast feature service to train on.")] = "propensity_v1",
+    feature_service: Annotated[str, typer.Option(help="Feast feature service to train on.")] = FEATURE_SERVICE,
     workers: Annotated[int | None, typer.Option(help="Parallel trainers [default: the cluster's CPUs].")] = None,
     force: Annotated[bool, typer.Option(help="Promote the new models even where they do not win.")] = False,
     strategy: Annotated[
@@ -57,6 +57,10 @@ def train(
 
 def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
     """Train with progress, write the run's report and print its summary table (one-line error on bad input)."""
+    from training.plan import TrainingSetError
+    from training.report import write_report
+    from training.trainer import train_models
+
     try:
         with progress_bar("training categories") as update:
             run = train_models(ws, config, lambda category, done, total: update(done, total))
@@ -103,6 +107,8 @@ def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """Every model version with its stage and test metrics."""
+    from training.registry import ModelRegistry
+
     rows = ModelRegistry(workspace(workdir).models_dir).listing()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from inference.score_store import ScoresLockedError
-from inference.scoring import MAX_PSI, ScoreConfig, ScoreError, ScoringRun, score_customers
+from inference.config import MAX_PSI, ScoreConfig
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -22,7 +21,9 @@ from propensity.cli._common import (
     writing_workspace,
 )
 from propensity.config import Workspace
-from training.plan import TrainingSetError
+
+if TYPE_CHECKING:
+    from inference.scoring import ScoringRun
 
 
 def score(
@@ -57,6 +58,10 @@ def score(
 
 def score_and_report(ws: Workspace, config: ScoreConfig) -> ScoringRun:
     """Score and publish, then print what was written (one-line error on bad input)."""
+    from inference.score_store import ScoresLockedError
+    from inference.scoring import ScoreError, score_customers
+    from training.plan import TrainingSetError
+
     try:
         run = score_customers(ws, config)
     except (ScoreError, ScoresLockedError, TrainingSetError, ValueError) as error:

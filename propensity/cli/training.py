@@ -20,25 +20,28 @@ from propensity.cli._common import (
     use_ray,
     writing_workspace,
 )
-from propensity.offline_mirror import sync_offline
-from propensity.storage import OutputExistsError, parquet_shape
-from training.inputs import inputs_digest, record_inputs
-from training.labels import LabelConfig, build_labels
-from training.plan import TrainingSetError
-from training.training_set import BATCH_ROWS, build_training_set, write_training_set
+from training.config import BATCH_ROWS, FEATURE_SERVICE, LabelConfig
+
+_LABELS = LabelConfig()
 
 
 def labels(
     ctx: typer.Context,
     workdir: WorkdirOption = None,
-    cadence: Annotated[str, typer.Option(help="Cutoffs: monthly, weekly or <N>d.")] = "monthly",
-    horizon_days: Annotated[int, typer.Option(help="Label window after each cutoff, in days.")] = 30,
-    eligibility_days: Annotated[int, typer.Option(help="Eligible: an order or session this many days before.")] = 365,
-    min_history_days: Annotated[int, typer.Option(help="First cutoff at least this long after the data starts.")] = 90,
+    cadence: Annotated[str, typer.Option(help="Cutoffs: monthly, weekly or <N>d.")] = _LABELS.cadence,
+    horizon_days: Annotated[int, typer.Option(help="Label window after each cutoff, in days.")] = _LABELS.horizon_days,
+    eligibility_days: Annotated[
+        int, typer.Option(help="Eligible: an order or session this many days before.")
+    ] = _LABELS.eligibility_days,
+    min_history_days: Annotated[
+        int, typer.Option(help="First cutoff at least this long after the data starts.")
+    ] = _LABELS.min_history_days,
     first: Annotated[str | None, typer.Option(help="No cutoff before this date (YYYY-MM-DD).")] = None,
     last: Annotated[str | None, typer.Option(help="No cutoff after this date (YYYY-MM-DD).")] = None,
 ) -> None:
     """Label every eligible customer at each cutoff: did they buy in each category within the horizon?"""
+    from training.labels import build_labels
+
     ws = writing_workspace(ctx, workdir)
     try:
         config = LabelConfig(
@@ -64,7 +67,7 @@ def labels(
 def training_set(
     ctx: typer.Context,
     workdir: WorkdirOption = None,
-    feature_service: Annotated[str, typer.Option(help="Feast feature service to join.")] = "propensity_v1",
+    feature_service: Annotated[str, typer.Option(help="Feast feature service to join.")] = FEATURE_SERVICE,
     features: Annotated[
         str | None, typer.Option(help="Comma-separated view:feature references, instead of a feature service.")
     ] = None,
@@ -80,6 +83,12 @@ def training_set(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
+    from propensity.offline_mirror import sync_offline
+    from propensity.storage import OutputExistsError, parquet_shape
+    from training.inputs import inputs_digest, record_inputs
+    from training.plan import TrainingSetError
+    from training.training_set import build_training_set, write_training_set
+
     ws = writing_workspace(ctx, workdir)
     wanted: list[str] | str = [f.strip() for f in features.split(",") if f.strip()] if features else feature_service
     target = out or ws.training_sets_dir / (feature_service if features is None else "custom")

@@ -12,7 +12,7 @@ from feast.data_format import ParquetFormat
 from feast.types import Array, Float32, Int32, PrimitiveFeastType, String
 
 from propensity.config import Workspace
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS, OWNER, DType, View, view_by_name
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS, OWNER, SCORES_VIEW, DType, View, view_by_name
 from propensity.features.pipeline import view_location, workspace_catalog
 
 FEAST_TYPES: dict[DType, PrimitiveFeastType | Array] = {
@@ -31,7 +31,6 @@ customer = Entity(
 )
 
 
-SCORES_VIEW = "customer_propensity"
 SCORES_PUSH_SOURCE = "customer_propensity_push"
 SCORES_TTL = timedelta(days=30)
 
