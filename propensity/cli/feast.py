@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import typer
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import WorkdirOption, fail, workspace, writing_workspace
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
@@ -33,10 +34,14 @@ def run_feast(ws: Workspace, args: list[str], *, capture: bool = False) -> subpr
 
 def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
     """Arguments of Feast's CLI loading the online views up to the latest snapshot (all of it, or only what is
-    new since the last materialization); a damaged offline file of those views is refused first."""
+    new since the last materialization); what is not there yet (:mod:`propensity.cli._needs`) or a damaged offline
+    file of those views is refused first."""
     from propensity.features.pipeline import check_views
     from propensity.offline_mirror import sync_offline
 
+    needs.raw(ws)
+    needs.offline(ws, ONLINE_PROFILE_VIEWS)
+    needs.registry(ws)
     check_views(ws, list(ONLINE_PROFILE_VIEWS))
     sync_offline(ws)  # Feast reads the object-store copy, when there is one
     end, views = materialize_end(ws), online_view_options()

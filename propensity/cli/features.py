@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -93,7 +94,7 @@ def materialize(
     ws = writing_workspace(ctx, workdir)
     try:
         args = materialize_args(ws, incremental=incremental)
-    except DamagedFileError as error:
+    except (DamagedFileError, needs.NotThereYetError) as error:
         fail(str(error))
     except (ValueError, duckdb.Error) as error:
         fail(f"{error}; build the features first (`propensity features build`)")
@@ -108,6 +109,7 @@ def check(workdir: WorkdirOption = None) -> None:
     from propensity.features.governance import check_store
 
     ws = workspace(workdir)
+    needs.require(ws, needs.registry)
     try:
         store = FeatureStore(repo_path=str(ws.feature_repo))
         report = check_store(store, ws)

@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -51,6 +52,7 @@ def train(
         )
     except ValidationError as error:
         fail(describe_validation_error(error))
+    needs.require(ws, needs.labels, needs.registry)
     use_ray(ray_address)
     train_and_report(ws, config)
 

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Column, Table
 
 from inference.config import MAX_PSI, ScoreConfig
+from propensity.cli import _needs as needs
 from propensity.cli._common import RayAddressOption, WorkdirOption, console, fail, use_ray, writing_workspace
 from propensity.cli.datagen import raw_config, write_raw
 from propensity.cli.feast import materialize_args, run_feast
@@ -197,6 +198,8 @@ def _training_set(state: PipelineRun, progress: ProgressCallback) -> str:
     from propensity.storage import parquet_shape
     from training.trainer import write_workspace_training_set
 
+    needs.labels(state.ws)
+    needs.registry(state.ws)
     rows, columns = parquet_shape(write_workspace_training_set(state.ws, FEATURE_SERVICE, progress))
     return f"{rows:,} rows x {columns:,} columns"
 
@@ -209,7 +212,9 @@ def _train(state: PipelineRun, progress: ProgressCallback) -> str:
 
     path = state.ws.training_sets_dir / FEATURE_SERVICE
     if not is_nonempty_dir(path):
-        raise StageError(f"no training set at {path}; run from the training-set stage")
+        raise StageError(
+            f"no training set at {path}; run `propensity run --from training-set` (or `propensity training-set`)"
+        )
     try:
         state.training = run = train_models(
             state.ws, TrainConfig(), lambda category, done, total: progress(done, total), training_set=path

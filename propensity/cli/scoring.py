@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from inference.config import MAX_PSI, ScoreConfig
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -52,6 +53,7 @@ def score(
         config = ScoreConfig(as_of=day, categories=wanted, workers=workers, max_psi=max_psi)
     except ValidationError as error:
         fail(describe_validation_error(error))
+    needs.require(ws, needs.registry)
     use_ray(ray_address)
     score_and_report(ws, config)
 

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -95,6 +96,8 @@ def training_set(
     entities = labels_path or ws.labels_dir
     if not entities.exists():
         fail(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
+    if repo is None:
+        needs.require(ws, needs.registry)
     # The workspace's own training set records its inputs, so `propensity train` can tell it is current.
     own = features is None and labels_path is None and out is None and repo is None and not full_feature_names
     use_ray(ray_address)
