@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from propensity.cli._ray_output import explain, is_ray_failure, route_stderr
 from propensity.config import WORKDIR_ENV, Workspace
 
 if TYPE_CHECKING:
@@ -44,14 +46,35 @@ RayAddressOption = Annotated[
 ]
 
 
-def use_ray(address: str | None) -> None:
+def use_ray(context: typer.Context, ws: Workspace, address: str | None, log: Path | None = None) -> Path:
     """Run this process's Ray work on the cluster at ``address`` (default: ``RAY_ADDRESS``, else a local
-    instance) and say which cluster that is."""
-    from propensity.raysession import cluster_summary
+    instance) and say which cluster that is. Until the command (``context``) ends, Ray's own messages go to
+    ``log`` (default: ``reports/logs/<command>-<time>.log`` in the workspace), not to the terminal; returns it."""
+    from propensity.raysession import cluster_summary, session_logs
 
     if address:
         os.environ["RAY_ADDRESS"] = address
+    command = _command(context)
+    log = log or ws.reports_dir / "logs" / f"{command.replace(' ', '-')}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    context.call_on_close(route_stderr(log, console))
+    print(f"{command} at {datetime.now(UTC).isoformat()}: Ray's messages follow", file=sys.stderr, flush=True)
     console.print(cluster_summary())
+    print(f"Ray's session logs (every worker's output): {session_logs()}", file=sys.stderr, flush=True)
+    return log
+
+
+@contextmanager
+def ray_failures(stage: str, log: Path) -> Iterator[None]:
+    """Turn a Ray failure (out of memory, a worker or node lost) in ``stage`` into a one-line error with a few
+    lines of explanation; the full report goes to ``log``."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as error:
+        if not is_ray_failure(error):
+            raise
+        fail(f"{stage}: {explain(error, stage, log)}")
 
 
 def name_list(value: str) -> list[str] | None:

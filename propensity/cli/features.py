@@ -18,6 +18,7 @@ from propensity.cli._common import (
     fail,
     parse_date,
     progress_bar,
+    ray_failures,
     use_ray,
     workspace,
     writing_workspace,
@@ -51,8 +52,8 @@ def build(
         fail(describe_validation_error(error))
     except (ValueError, FileNotFoundError) as error:
         fail(str(error))
-    use_ray(ray_address)
-    with progress_bar("features build") as progress:
+    log = use_ray(ctx, ws, ray_address)
+    with progress_bar("features build") as progress, ray_failures("features", log):
         try:
             report = build_features(ws, as_of=day, config=config, progress=progress)
         except ValueError as error:

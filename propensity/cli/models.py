@@ -18,6 +18,7 @@ from propensity.cli._common import (
     fail,
     name_list,
     progress_bar,
+    ray_failures,
     use_ray,
     workspace,
     writing_workspace,
@@ -53,8 +54,9 @@ def train(
     except ValidationError as error:
         fail(describe_validation_error(error))
     needs.require(ws, needs.labels, needs.registry)
-    use_ray(ray_address)
-    train_and_report(ws, config)
+    log = use_ray(ctx, ws, ray_address)
+    with ray_failures("train", log):
+        train_and_report(ws, config)
 
 
 def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:

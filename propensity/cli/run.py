@@ -21,6 +21,7 @@ from rich.table import Column, Table
 from inference.config import MAX_PSI, ScoreConfig
 from propensity.cli import _needs as needs
 from propensity.cli._common import RayAddressOption, WorkdirOption, console, fail, use_ray, writing_workspace
+from propensity.cli._ray_output import explain, is_ray_failure
 from propensity.cli.datagen import raw_config, write_raw
 from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import Workspace
@@ -92,11 +93,12 @@ def run(
     chosen = _stretch(from_stage, to_stage)
     raw_config(source, customers=customers, start=start, end=end, seed=seed)  # refuse bad options before any work
     ws = writing_workspace(ctx, workdir)
-    use_ray(ray_address)
-    quiet_ray_data()
     started = datetime.now(UTC)
     state = PipelineRun(ws, f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", source, customers, start, end, seed,
                         fresh, max_psi)  # fmt: skip
+    log = use_ray(ctx, ws, ray_address, state.report_dir / "run.log")
+    quiet_ray_data()
+    expected = (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error, typer.Exit)
     with _stage_view() as view:
         tasks = {stage: view.add_task(stage, total=None, start=False, note="", mark=" ") for stage in chosen}
         for stage in chosen:
@@ -106,11 +108,14 @@ def run(
             began = time.perf_counter()
             try:
                 note = ACTIONS[stage](state, _updater(view, task))
-            except (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error,
-                    typer.Exit) as error:  # fmt: skip
+            except Exception as error:
+                if not isinstance(error, expected) and not is_ray_failure(error):
+                    raise
                 view.update(task, mark="[red]✗[/]", note="[red]failed[/]")
                 view.stop()
-                _fail(stage, None if isinstance(error, typer.Exit) else str(error))  # Exit: already printed
+                if isinstance(error, typer.Exit):
+                    _fail(stage, None)  # already printed
+                _fail(stage, str(error) if isinstance(error, expected) else explain(error, stage, log))
             state.seconds[stage] = round(time.perf_counter() - began, 1)
             done = view.tasks[task].total or 1
             view.update(task, mark="[green]✓[/]", note=note, total=done, completed=done)

@@ -18,6 +18,7 @@ from propensity.cli._common import (
     fail,
     name_list,
     parse_date,
+    ray_failures,
     use_ray,
     writing_workspace,
 )
@@ -54,8 +55,9 @@ def score(
     except ValidationError as error:
         fail(describe_validation_error(error))
     needs.require(ws, needs.registry)
-    use_ray(ray_address)
-    score_and_report(ws, config)
+    log = use_ray(ctx, ws, ray_address)
+    with ray_failures("score", log):
+        score_and_report(ws, config)
 
 
 def score_and_report(ws: Workspace, config: ScoreConfig) -> ScoringRun:

@@ -18,6 +18,7 @@ from propensity.cli._common import (
     describe_validation_error,
     fail,
     progress_bar,
+    ray_failures,
     use_ray,
     writing_workspace,
 )
@@ -100,12 +101,12 @@ def training_set(
         needs.require(ws, needs.registry)
     # The workspace's own training set records its inputs, so `propensity train` can tell it is current.
     own = features is None and labels_path is None and out is None and repo is None and not full_feature_names
-    use_ray(ray_address)
+    log = use_ray(ctx, ws, ray_address)
     try:
         if repo is None:
             sync_offline(ws)  # the join reads the object-store copy, when there is one
         digest = inputs_digest(ws, feature_service) if own else None  # taken before the join, as training.inputs says
-        with progress_bar("training set: entity rows joined") as progress:
+        with progress_bar("training set: entity rows joined") as progress, ray_failures("training-set", log):
             dataset = build_training_set(
                 repo or ws.feature_repo,
                 entities,
