@@ -305,7 +305,7 @@ def _closing_summary(state: PipelineRun, started: datetime) -> None:
         lines.append(f"  scores: {state.scoring.customers:,} customers in {state.scoring.path}")
     if state.training is not None:
         lines.append(f"  training report: {state.ws.reports_dir / f'train-{state.training.run_id}' / 'report.html'}")
-    lines.append(f"  run report: {state.report_dir} (stage times, scores, coverage, drift, models as CSV)")
+    lines.append(f"  run report: {state.report_dir} (stage times, scores, coverage, drift, models as CSV; Ray's log)")
     lines.append("  explore: `propensity sql` (shell), `propensity report lift|coverage|drift|scores`")
     console.print("\n".join(lines), highlight=False)
 
