@@ -57,10 +57,16 @@ def use_ray(context: typer.Context, ws: Workspace, address: str | None, log: Pat
     command = _command(context)
     log = log or ws.reports_dir / "logs" / f"{command.replace(' ', '-')}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     context.call_on_close(route_stderr(log, console))
-    print(f"{command} at {datetime.now(UTC).isoformat()}: Ray's messages follow", file=sys.stderr, flush=True)
+    _note(log, f"{command} at {datetime.now(UTC).isoformat()}: Ray's messages follow")
     console.print(cluster_summary())
-    print(f"Ray's session logs (every worker's output): {session_logs()}", file=sys.stderr, flush=True)
+    _note(log, f"Ray's session logs (every worker's output): {session_logs()}")
     return log
+
+
+def _note(log: Path, line: str) -> None:
+    sys.stderr.flush()  # what Ray wrote so far comes first
+    with log.open("a") as sink:
+        sink.write(line + "\n")
 
 
 @contextmanager
