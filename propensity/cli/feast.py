@@ -58,8 +58,8 @@ def materialize_end(ws: Workspace) -> str:
 
 
 def online_view_options() -> list[str]:
-    """``--views`` options for `feast materialize` naming the online feature views: the scores view
-    (``customer_propensity``) is filled by `propensity score`, and before the first scoring it has no data."""
+    """``--views`` options for `feast materialize` naming the online feature views but the scores view
+    (``customer_propensity``): `propensity score` pushes its scores online as it publishes them."""
     return [option for view in ONLINE_PROFILE_VIEWS for option in ("--views", view)]
 
 

@@ -124,6 +124,8 @@ def check(workdir: WorkdirOption = None) -> None:
         if names:
             shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
             console.print(f"[yellow]warning:[/] {len(names)} feature(s) {kind} in the latest snapshot: {shown}")
+    if report.empty:
+        console.print(f"no rows yet in {', '.join(report.empty)} (its schema is in place)")
     console.print(
         f"[bold green]ok[/]: {report.views_checked} views, {report.features_checked:,} features match their "
         f"offline data"

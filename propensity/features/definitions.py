@@ -14,6 +14,7 @@ from feast.types import Array, Float32, Int32, PrimitiveFeastType, String
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS, OWNER, SCORES_VIEW, DType, View, view_by_name
 from propensity.features.pipeline import view_location, workspace_catalog
+from propensity.features.schemas import SCORES_VIEW, scored_categories
 
 FEAST_TYPES: dict[DType, PrimitiveFeastType | Array] = {
     "int32": Int32,
@@ -120,7 +121,6 @@ class Definitions:
     def scores_view(self) -> FeatureView:
         """``customer_propensity``: each category's production-model score (named after the category), the model
         versions and the scoring run, per customer and scoring date; Parquet offline, pushed online."""
-        categories = sorted({f.category for view in self.catalog for f in view.features if f.category})
         scores = [
             Field(
                 name=category,
@@ -129,7 +129,7 @@ class Definitions:
                 "category's production model (null: no production model).",
                 tags={"family": "propensity", "category": category},
             )
-            for category in categories
+            for category in scored_categories(self.catalog)
         ]
         batch = FileSource(
             name=f"{SCORES_VIEW}_source",

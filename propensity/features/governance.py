@@ -8,12 +8,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from feast import FeatureStore, FeatureView
 from feast.types import Array, Float32, Float64, Int32, Int64, String
 
 from propensity.config import Workspace
 from propensity.datagen.schema import TIMESTAMP
-from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import view_dir, view_location
 
 ARROW_TYPES = {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(), Float64: pa.float64(), String: pa.string()}
@@ -21,11 +21,13 @@ ARROW_TYPES = {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(), Floa
 
 @dataclass
 class CheckReport:
-    """Schema problems (fatal) and uninformative features (warnings) found by ``check_store``."""
+    """Schema problems (fatal), uninformative features (warnings) and views without rows yet found by
+    ``check_store``."""
 
     problems: list[str] = field(default_factory=list)
     all_null: list[str] = field(default_factory=list)
     constant: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)  # e.g. the scores view before the first `propensity score`
     views_checked: int = 0
     features_checked: int = 0
 
@@ -54,8 +56,6 @@ def check_store(store: FeatureStore, ws: Workspace) -> CheckReport:
             continue
         path = view_dir(ws, view.name)
         files = sorted(path.rglob("*.parquet")) if path.is_dir() else []
-        if not files and view.name == SCORES_VIEW:
-            continue  # nothing scored yet: `propensity score` fills it
         report.views_checked += 1
         report.features_checked += len(view.features)
         if not files:
@@ -81,7 +81,11 @@ def check_store(store: FeatureStore, ws: Workspace) -> CheckReport:
 
 
 def _profile_latest(view: FeatureView, files: list[Path], report: CheckReport) -> None:
-    """Record the features that are all null, or hold one value, in the view's latest snapshot."""
+    """Record the features that are all null, or hold one value, in the view's latest snapshot; or the view, when
+    it has no rows yet."""
+    if sum(pq.read_metadata(f).num_rows for f in files) == 0:
+        report.empty.append(view.name)
+        return
     scalar = [f.name for f in view.features if not isinstance(f.dtype, Array)]
     if not scalar:
         return

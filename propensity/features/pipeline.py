@@ -3,6 +3,7 @@
 Layout (documented in docs/FEATURES.md)::
 
     offline/_layout.json                                    bucket count, fixed at the first build
+    offline/<view>/schema.parquet                                 the view's columns and no rows (every view)
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.parquet                a full build's snapshots of the month
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.<YYYY-MM-DD>.parquet   an ``--as-of`` build's snapshot of one date
 
@@ -14,6 +15,12 @@ reads one slice with ``offline/<view>/*/bucket-<bbbb>*.parquet``. The months a b
 its date's file and hard-links the month's other files into the staged month (a daily build costs one snapshot,
 not a month of them), so re-building a date replaces its rows, a new date is added, and a crash never leaves
 half a month visible. One build runs at a time per workspace (a file lock).
+
+Every view's dataset, the scores view's included, holds a schema file from the first build on: no rows, the
+columns its data files have (:mod:`propensity.features.schemas`). A view without data yet, such as the scores
+before the first `propensity score`, is thus an empty dataset to every reader (Feast's materialize and retrieval,
+the training-set join, `features check`, the object-store mirror), never a missing one; analytics lists a view once
+it has snapshot directories.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from propensity.datagen.output import check_raw_files, read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
 from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
 from propensity.features.embedding import customer_embeddings, embed_products
+from propensity.features.schemas import dataset_schemas
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
 from propensity.offline_mirror import sync_offline
@@ -51,6 +59,7 @@ CUSTOMERS_PER_BUCKET = 50_000
 ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date once it holds MIN_GROUP_ROWS,
 MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
 LAYOUT_FILE = "_layout.json"
+SCHEMA_FILE = "schema.parquet"  # not hidden and no leading "_": readers that skip such files must read it
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
 
@@ -179,6 +188,7 @@ def build_features(
                         rows[view] += _write_months(ws, table, staging, view, bucket, created, as_of=as_of)
                     if progress:
                         progress(number * buckets + bucket + 1, len(batches) * buckets)
+        write_schema_files(ws, views)
         sync_offline(ws)
         return BuildReport(dates=dates, rows=rows)
 
@@ -318,6 +328,22 @@ def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: p
             _write_month_file(old, staged / file.name)
         else:
             link_file(file, staged / file.name)
+
+
+def write_schema_files(ws: Workspace, views: tuple[View, ...]) -> None:
+    """Give every view's dataset, the scores view's included, its schema file (see the module docstring),
+    written atomically; one that already holds the catalog's schema is left as it is."""
+    for view, schema in dataset_schemas(views).items():
+        path = view_dir(ws, view) / SCHEMA_FILE
+        if not _holds_schema(path, schema):
+            write_parquet(schema.empty_table(), path)
+
+
+def _holds_schema(path: Path, schema: pa.Schema) -> bool:
+    try:
+        return pq.read_schema(path).equals(schema)
+    except (OSError, pa.ArrowException):  # missing or damaged: written again
+        return False
 
 
 def check_views(ws: Workspace, views: list[str]) -> None:

@@ -25,19 +25,18 @@ from propensity.cli.feast import online_view_options, run_feast
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.governance import check_store
-from propensity.features.pipeline import BuildConfig, build_features, view_dir
+from propensity.features.pipeline import SCHEMA_FILE, BuildConfig, build_features, view_dir
 from tests.conftest import copy_workspace
-from tests.features.helpers import read_view
+from tests.features.helpers import feast_materialize_in_two_steps, latest_offline, read_view
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def ws(small_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A copy of the small workspace (400 customers over nine months), materialized into SQLite."""
+    """A copy of the small workspace (400 customers over nine months, not scored), materialized into SQLite."""
     ws = copy_workspace(small_workspace, tmp_path_factory.mktemp("store") / "ws")
-    span = ["2000-01-01T00:00:00", "2030-01-01T00:00:00"]
-    assert run_feast(ws, ["materialize", *online_view_options(), *span]).returncode == 0
+    feast_materialize_in_two_steps(ws)  # Feast's own CLI, every online view: the scores view has no rows yet
     return ws
 
 
@@ -46,14 +45,9 @@ def _store(ws: Workspace, yaml: str = "feature_store.yaml") -> FeatureStore:
     return FeatureStore(repo_path=str(ws.feature_repo), fs_yaml_file=ws.feature_repo / yaml)
 
 
-def _latest_offline(ws: Workspace, view: str) -> pd.DataFrame:
-    rows = read_view(ws, view).sort_values(["customer_id", "event_timestamp"])
-    return rows.groupby("customer_id").tail(1).set_index("customer_id")
-
-
-def _assert_online_equals_latest_offline(store: FeatureStore, ws: Workspace) -> None:
+def _assert_online_equalslatest_offline(store: FeatureStore, ws: Workspace) -> None:
     service = store.get_feature_service("online_profile")
-    customers = _latest_offline(ws, "customer_profile").index[:60].tolist()
+    customers = latest_offline(ws, "customer_profile").index[:60].tolist()
     online = (
         store.get_online_features(features=service, entity_rows=[{"customer_id": c} for c in customers])
         .to_df()
@@ -61,7 +55,7 @@ def _assert_online_equals_latest_offline(store: FeatureStore, ws: Workspace) -> 
     )
     compared = 0
     for view in ONLINE_PROFILE_VIEWS:
-        offline = _latest_offline(ws, view)
+        offline = latest_offline(ws, view)
         for name in (c for c in offline.columns if c not in ("event_timestamp", "created_at")):
             for customer in customers:
                 want = offline[name].get(customer)
@@ -88,12 +82,36 @@ def test_feast_lists_every_view_and_both_services(ws: Workspace) -> None:
 
 
 def test_online_store_serves_the_latest_offline_snapshot(ws: Workspace) -> None:
-    _assert_online_equals_latest_offline(_store(ws), ws)
+    _assert_online_equalslatest_offline(_store(ws), ws)
+
+
+def test_every_view_has_a_schema_file_with_its_data_files_schema(ws: Workspace) -> None:
+    views = [v.name for v in _store(ws).list_feature_views()]
+    for view in views:
+        schema_file = view_dir(ws, view) / SCHEMA_FILE
+        assert pq.read_metadata(schema_file).num_rows == 0, view
+        for file in view_dir(ws, view).glob("*/*.parquet"):
+            assert pq.read_schema(file).equals(pq.read_schema(schema_file)), file
+    assert not list(view_dir(ws, "customer_propensity").glob("*/*.parquet"))  # not scored: the schema file alone
+    assert len(views) == 14
+
+
+def test_the_scores_view_has_no_rows_before_scoring(ws: Workspace) -> None:
+    store = _store(ws)
+    scores = [f"customer_propensity:{f.name}" for f in store.get_feature_view("customer_propensity").features]
+    assert read_view(ws, "customer_propensity").columns.tolist()[3:] == [s.split(":")[1] for s in scores]
+    profile = latest_offline(ws, "customer_profile").head(20)
+    online = store.get_online_features(scores, [{"customer_id": c} for c in profile.index]).to_df()
+    assert len(online) == len(profile) and online.drop(columns="customer_id").isna().all().all()
+    entities = pd.DataFrame({"customer_id": profile.index, "event_timestamp": profile.event_timestamp.max()})
+    joined = store.get_historical_features(entities, [*scores, "customer_profile:tenure_days"]).to_df()
+    assert joined[[s.split(":")[1] for s in scores]].isna().all().all()
+    assert dict(zip(joined.customer_id, joined.tenure_days, strict=True)) == profile.tenure_days.to_dict()
 
 
 def test_offline_only_views_are_not_materialized(ws: Workspace) -> None:
     store = _store(ws)
-    customer = int(_latest_offline(ws, "category_orders").index[0])
+    customer = int(latest_offline(ws, "category_orders").index[0])
     values = store.get_online_features(
         features=["category_orders:orders_photo_books_365d"], entity_rows=[{"customer_id": customer}]
     ).to_dict()
@@ -136,7 +154,7 @@ def test_redis_online_store(ws: Workspace, redis_server: str, monkeypatch: pytes
     assert run_feast(ws, [*redis_args, "materialize", *online_view_options(), *span]).returncode == 0
     store = _store(ws, "feature_store.redis.yaml")
     assert store.config.online_store.type == "redis"
-    _assert_online_equals_latest_offline(store, ws)
+    _assert_online_equalslatest_offline(store, ws)
 
 
 def _frames(ws: Workspace, view: str) -> pd.DataFrame:
@@ -177,7 +195,7 @@ def _inodes(directory: Path) -> dict[str, int]:
 def test_bucket_layout_is_fixed_at_the_first_build(ws: Workspace) -> None:
     with pytest.raises(ValueError, match="laid out in 2 buckets, not 3"):
         build_features(ws, config=BuildConfig(buckets=3))
-    files = list(view_dir(ws, "customer_rfm").rglob("*.parquet"))
+    files = list(view_dir(ws, "customer_rfm").glob("*/*.parquet"))
     assert {f.name.split(".")[0] for f in files} == {"bucket-0000", "bucket-0001"}
     for file in files:
         ids = pq.read_table(file, columns=["customer_id"]).column("customer_id").to_numpy()
@@ -192,7 +210,8 @@ def test_bucket_layout_is_fixed_at_the_first_build(ws: Workspace) -> None:
 def test_check_passes_and_reports_uninformative_features(ws: Workspace) -> None:
     report = check_store(_store(ws), ws)
     assert report.problems == []
-    assert report.views_checked == 13 and report.features_checked >= 2000
+    assert report.views_checked == 14 and report.features_checked >= 2000  # 13 feature views and the scores
+    assert report.empty == ["customer_propensity"]  # not scored yet
     latest = read_view(ws, "category_email")
     latest = latest[latest.event_timestamp == latest.event_timestamp.max()]
     constant = [n.split(":")[1] for n in report.constant if n.startswith("category_email:")]

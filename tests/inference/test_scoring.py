@@ -28,8 +28,10 @@ from inference.scoring import ScoreConfig, ScoreError, score_customers
 from propensity.cli import app
 from propensity.cli.feast import run_feast
 from propensity.config import Workspace
-from propensity.features.pipeline import connect, data_range
+from propensity.features.pipeline import SCHEMA_FILE, connect, data_range, view_dir
+from propensity.features.schemas import SCORES_VIEW
 from tests.conftest import copy_workspace
+from tests.features.helpers import feast_materialize_in_two_steps, latest_offline
 from training.registry import PROFILE_FILE, ModelRegistry
 from training.training_set import build_training_set
 
@@ -125,6 +127,21 @@ def test_online_equals_offline_for_the_latest_date(scored: Workspace) -> None:
         np.testing.assert_allclose(merged[f"{category}_online"], merged[category], rtol=0, atol=0)
     assert merged[f"{unmodelled}_online"].isna().all()
     assert (merged.scoring_run_online == merged.scoring_run).all()
+
+
+def test_feast_materializes_the_scores(scored: Workspace, tmp_path: Path) -> None:
+    ws = copy_workspace(scored, tmp_path / "ws", ("raw", "offline"))  # its online store starts empty
+    schema = pq.read_schema(view_dir(ws, SCORES_VIEW) / SCHEMA_FILE)
+    assert all(pq.read_schema(f).equals(schema) for f in view_dir(ws, SCORES_VIEW).glob("*/*.parquet"))
+    feast_materialize_in_two_steps(ws)
+    latest = latest_offline(ws, SCORES_VIEW).head(30)
+    store = FeatureStore(repo_path=str(ws.feature_repo))
+    columns = [*_modelled(scored), "scoring_run"]
+    online = store.get_online_features(
+        [f"customer_propensity:{c}" for c in columns], [{"customer_id": int(i)} for i in latest.index]
+    ).to_df()
+    assert online.customer_id.tolist() == latest.index.tolist()
+    pd.testing.assert_frame_equal(online[columns], latest[columns].reset_index(drop=True), check_dtype=False)
 
 
 def test_rescoring_a_date_replaces_it_and_an_earlier_date_stays_offline(scored: Workspace) -> None:
