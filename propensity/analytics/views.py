@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from propensity.config import Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
-from propensity.features.catalog import SCORES_VIEW
+from propensity.features.schemas import SCORES_VIEW
 from propensity.storage import sql_path
 from training.registry import ModelRegistry
 

@@ -139,7 +139,6 @@ _VIEWS: dict[str, tuple[str, int, bool, str]] = {  # name: (description, ttl day
     ),
 }
 ONLINE_PROFILE_VIEWS = ("customer_profile", "customer_rfm", "customer_engagement")
-SCORES_VIEW = "customer_propensity"  # the published scores: a feature view `propensity score` writes
 
 
 def validate_identifier(value: str, what: str) -> str:

@@ -12,7 +12,7 @@ from feast.data_format import ParquetFormat
 from feast.types import Array, Float32, Int32, PrimitiveFeastType, String
 
 from propensity.config import Workspace
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS, OWNER, SCORES_VIEW, DType, View, view_by_name
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS, OWNER, DType, View, view_by_name
 from propensity.features.pipeline import view_location, workspace_catalog
 from propensity.features.schemas import SCORES_VIEW, scored_categories
 
