@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import ray
 from feast import FeatureStore
 from feast.errors import FeatureViewNotFoundException
-from pydantic import BaseModel, ConfigDict, Field
 
+from inference.config import ScoreConfig
 from inference.drift_check import DriftCounter, check_drift, drift_report
 from inference.models import production_models
 from inference.score_store import ScoreStore
@@ -41,28 +41,10 @@ from training.registry import ModelRegistry
 from training.training_set import build_training_set
 
 NOT_SCORES = ("model_versions", "scoring_run")
-MAX_PSI = 3.0  # above seasonal shifts (up to 1.7 measured), below a feature gone empty (13.7 measured)
 
 
 class ScoreError(ValueError):
     """The scores of a run are not one probability per customer and model; nothing of the run is published."""
-
-
-class ScoreConfig(BaseModel):
-    """What ``propensity score`` scores, and how."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    as_of: date | None = Field(None, description="scoring date (default: the day after the last event)")
-    categories: list[str] | None = Field(None, description="categories to score (default: every production model)")
-    eligibility_days: int = Field(365, ge=1, description="customers with activity in these days before as_of")
-    workers: int | None = Field(None, ge=1, description="scoring actors at most (default: half the cluster's CPUs)")
-    lock_timeout: float = Field(600, ge=0, description="seconds to wait for another scoring run of the workspace")
-    max_psi: float = Field(
-        MAX_PSI,
-        gt=0,
-        description="block the run when a feature's PSI vs its training data exceeds this (inf: never)",
-    )
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,5 @@
 """propensity: feature-store-centric customer propensity modelling on Feast, DuckDB, Ray and XGBoost."""
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+__version__ = importlib.metadata.version("propensity")

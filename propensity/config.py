@@ -103,6 +103,11 @@ class Workspace(BaseModel):
         return self.root / "feast"
 
     @property
+    def registry_path(self) -> Path:
+        """Feast's registry, as every ``feature_store*.yaml`` of feature_repo/ names it."""
+        return self.feast_dir / "registry.db"
+
+    @property
     def labels_dir(self) -> Path:
         """Labels written by ``propensity labels``: the entity rows of training sets."""
         return self.root / "labels"

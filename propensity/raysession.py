@@ -49,6 +49,12 @@ def cluster_summary() -> str:
     return f"Ray cluster at {address}: {len(nodes)} node(s), {cluster_cpus()} CPU(s)"
 
 
+def session_logs() -> str:
+    """Where Ray keeps this session's logs on the head node (each worker's output among them)."""
+    node = getattr(ray._private.worker, "_global_node", None)  # Ray has no public call for it
+    return f"{node.get_session_dir_path()}/logs" if node is not None else "the head node's /tmp/ray/session_latest/logs"
+
+
 def quiet_ray_data() -> None:
     """Keep Ray Data's own progress bars and progress logs off the terminal (the caller shows progress)."""
     ray.data.DataContext.get_current().enable_progress_bars = False

@@ -12,40 +12,8 @@ import math
 
 import numpy as np
 import xgboost as xgb
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class BoosterParams(BaseModel):
-    """Hyper-parameters shared by every category of a run."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_depth: int = Field(6, ge=1, le=16)
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    num_boost_round: int = Field(300, ge=1)
-    early_stopping_rounds: int = Field(20, ge=1)
-    min_child_weight: float = Field(1.0, ge=0)
-    subsample: float = Field(0.8, gt=0, le=1)
-    colsample_bytree: float = Field(0.5, gt=0, le=1)
-    max_bin: int = Field(64, ge=2, le=1024)
-    max_positive_weight: float = Field(50.0, ge=1)
-    seed: int = Field(0, ge=0)
-
-    def xgboost(self, nthread: int) -> dict[str, object]:
-        """The parameters as ``xgboost.train`` takes them."""
-        return {
-            "objective": "binary:logistic",
-            "eval_metric": "logloss",
-            "tree_method": "hist",
-            "max_depth": self.max_depth,
-            "eta": self.learning_rate,
-            "min_child_weight": self.min_child_weight,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "max_bin": self.max_bin,
-            "seed": self.seed,
-            "nthread": nthread,
-        }
+from training.config import BoosterParams
 
 
 def positive_weight(positives: int, rows: int, cap: float) -> float:

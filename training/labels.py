@@ -10,49 +10,19 @@ would run past the end of the data are not made.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from propensity.config import Workspace
 from propensity.features.pipeline import GRID_ANCHOR, connect, data_range, workspace_catalog
 from propensity.storage import staged_directory, write_parquet
+from training.config import LabelConfig
 
 LABEL_PREFIX = "label_"
 DEFINITION_FILE = "_labels.json"
-_CADENCE = re.compile(r"^(monthly|weekly|[1-9][0-9]{0,2}d)$")
-
-
-class LabelConfig(BaseModel):
-    """What a label is and at which cutoffs it is taken."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    cadence: str = Field("monthly", description="cutoffs: `monthly` (1st of month), `weekly` (Mondays) or `<N>d`")
-    horizon_days: int = Field(30, ge=1, le=366, description="the label window after each cutoff, in days")
-    eligibility_days: int = Field(
-        365, ge=1, le=3660, description="customers with an order or session this many days before a cutoff"
-    )
-    min_history_days: int = Field(90, ge=0, le=3660, description="no cutoff earlier than this after the data starts")
-    first: date | None = Field(None, description="no cutoff before this date")
-    last: date | None = Field(None, description="no cutoff after this date")
-
-    @field_validator("cadence")
-    @classmethod
-    def _known_cadence(cls, value: str) -> str:
-        if not _CADENCE.match(value):
-            raise ValueError("use `monthly`, `weekly` or a number of days such as `14d`")
-        return value
-
-    @model_validator(mode="after")
-    def _ordered(self) -> LabelConfig:
-        if self.first and self.last and self.first > self.last:
-            raise ValueError(f"first ({self.first}) is after last ({self.last})")
-        return self
 
 
 @dataclass(frozen=True)

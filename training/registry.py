@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xgboost as xgb
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict
 
 from propensity.drift import DriftProfile
 from propensity.storage import atomic_file, staged_directory
-from training.booster import predict_proba
 from training.matrix import MatrixLayout
+
+if TYPE_CHECKING:  # XGBoost loads only where a booster is read or used: listing models stays light
+    import xgboost as xgb
 
 MODEL_FILE = "model.ubj"
 CARD_FILE = "card.json"
@@ -93,6 +95,8 @@ class RegisteredModel:
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         """Calibrated purchase probabilities for rows laid out as ``card.layout``."""
+        from training.booster import predict_proba
+
         return predict_proba(self.booster, matrix, self.card.positive_weight)
 
     def check_features(self, features: list[str], source: str) -> None:
@@ -189,6 +193,8 @@ class ModelRegistry:
                 known = ", ".join(self.categories()) or "none"
                 raise KeyError(f"no production model for {category!r} (categories with models: {known})")
             version = production.version
+        import xgboost as xgb
+
         directory = self._dir(category, version)
         booster = xgb.Booster()
         booster.load_model(str(directory / MODEL_FILE))

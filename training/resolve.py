@@ -78,7 +78,12 @@ def _feature_service(store: FeatureStore, name: str) -> FeatureService:
     try:
         return store.get_feature_service(name)
     except FeastObjectNotFoundException:
-        known = ", ".join(sorted(s.name for s in store.list_feature_services())) or "none"
+        known = ", ".join(sorted(s.name for s in store.list_feature_services()))
+        if not known:
+            raise TrainingSetError(
+                f"the Feast registry has no feature services yet; run `propensity features apply` first (it "
+                f"registers {name!r})"
+            ) from None
         raise TrainingSetError(f"unknown feature service {name!r}; this repo has: {known}") from None
 
 

@@ -25,14 +25,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import ray
 import xgboost as xgb
-from pydantic import BaseModel, ConfigDict, Field
 from ray.util import ActorPool
 
 from propensity.config import Workspace
@@ -40,7 +38,8 @@ from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.offline_mirror import sync_offline
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
 from training import data_parallel
-from training.booster import BoosterParams, positive_weight, predict_proba
+from training.booster import positive_weight, predict_proba
+from training.config import BoosterParams, TrainConfig
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
 from training.inputs import current_training_set, inputs_digest, record_inputs
 from training.labels import LABEL_PREFIX, read_definition
@@ -51,26 +50,6 @@ from training.training_set import build_training_set, write_training_set
 
 RETRIES = 2  # restarts of a trainer whose process died, and retries of the category it was training
 Progress = Callable[[str, int, int], None]  # (category just finished, done, total)
-Strategy = Literal["auto", "per-category", "data-parallel"]
-
-
-class TrainConfig(BaseModel):
-    """What ``propensity train`` trains, and how."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    categories: list[str] | None = Field(None, description="categories to train (default: every labelled one)")
-    feature_service: str = Field("propensity_v1", min_length=1)
-    workers: int | None = Field(None, ge=1, description="parallel trainers (default: the cluster's CPUs)")
-    params: BoosterParams = BoosterParams()
-    validation_cutoffs: int = Field(1, ge=1)
-    test_cutoffs: int = Field(1, ge=1)
-    min_positives: int = Field(5, ge=1, description="fewer positives in any split: the category is skipped")
-    force: bool = Field(False, description="promote every new model, better or not")
-    strategy: Strategy = Field("auto", description="auto: data-parallel when the set exceeds max_worker_gib")
-    max_worker_gib: float | None = Field(
-        None, gt=0, description="largest set for per-category training (default: 1/4 of the smallest node's memory)"
-    )
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from ray.data.datasource import Datasource, ReadTask
 
 from propensity.raysession import cluster_cpus, ensure_ray
 from propensity.storage import staged_directory
+from training.config import BATCH_ROWS
 from training.entities import EntityInput, EntityRows, EntitySlice
 from training.pit import join_batch
 from training.plan import ENTITY_TIMESTAMP, JoinPlan, TrainingSetError
 
-BATCH_ROWS = 50_000
 EAGER_SHARE = 0.25  # eager while the estimated result is at most this share of the cluster's object store
 
 Progress = Callable[[int, int], None]  # (entity rows joined, all entity rows)

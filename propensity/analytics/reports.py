@@ -72,7 +72,7 @@ def coverage(
 ) -> duckdb.DuckDBPyRelation:
     """Null rates of the feature views at one snapshot (default: each view's latest): per view, or per feature
     of ``view``."""
-    names = [_known_view(views, view)] if view else views.feature_views
+    names = [_known_view(views, view)] if view else _feature_views(views)
     rows = []
     for name in names:
         day = snapshot or _dates(views, name)[-1]
@@ -103,7 +103,7 @@ def drift(
     """PSI of every numeric feature between two snapshots (default: the latest and the one before), highest
     first. The base snapshot is profiled on a sample of ``REFERENCE_ROWS`` rows; every row of the current one is
     counted, batch by batch."""
-    names = [_known_view(views, view)] if view else [v for v in views.feature_views if v != SCORES_VIEW]
+    names = [_known_view(views, view)] if view else [v for v in _feature_views(views) if v != SCORES_VIEW]
     rows = []
     for name in names:
         dates = _dates(views, name)
@@ -154,8 +154,15 @@ def _require(views: WorkspaceViews, name: str, hint: str) -> None:
         raise QueryError(f"the workspace has no `{name}` yet: {hint}")
 
 
+def _feature_views(views: WorkspaceViews) -> list[str]:
+    """The feature views with offline data, refused when there are none yet."""
+    if not [v for v in views.feature_views if v != SCORES_VIEW]:
+        raise QueryError(f"no feature views in {views.ws.offline_dir} yet; run `propensity features build` first")
+    return views.feature_views
+
+
 def _known_view(views: WorkspaceViews, name: str) -> str:
-    if name not in views.feature_views:
+    if name not in _feature_views(views):
         raise QueryError(f"no feature view {name!r} in the offline store; known: {', '.join(views.feature_views)}")
     return name
 

@@ -1,11 +1,15 @@
-"""The ``propensity`` command line."""
+"""The ``propensity`` command line. Its modules import only what declaring the commands needs (typer, rich, the
+pydantic settings); each command loads Feast, Ray, XGBoost and the rest when it runs, so ``--help``, ``--version``
+and argument errors answer at once."""
 
 from __future__ import annotations
 
 import warnings
+from typing import Annotated
 
 import typer
 
+from propensity import __version__
 from propensity.cli.analytics import app as report_app
 from propensity.cli.analytics import sql
 from propensity.cli.datagen import datagen
@@ -27,6 +31,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"propensity {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Customer propensity modelling on Feast, DuckDB, Ray and XGBoost."""
+
+
 app.command()(run)
 app.command()(datagen)
 app.add_typer(features_app, name="features")

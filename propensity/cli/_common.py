@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -15,10 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from propensity.cli._ray_output import explain, is_ray_failure, route_stderr
 from propensity.config import WORKDIR_ENV, Workspace
-from propensity.datagen.output import ProgressCallback
-from propensity.raysession import cluster_summary
-from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock, recover_if_idle
+
+if TYPE_CHECKING:
+    from propensity.datagen.output import ProgressCallback
 
 console = Console(stderr=True)
 
@@ -44,12 +46,41 @@ RayAddressOption = Annotated[
 ]
 
 
-def use_ray(address: str | None) -> None:
+def use_ray(context: typer.Context, ws: Workspace, address: str | None, log: Path | None = None) -> Path:
     """Run this process's Ray work on the cluster at ``address`` (default: ``RAY_ADDRESS``, else a local
-    instance) and say which cluster that is."""
+    instance) and say which cluster that is. Until the command (``context``) ends, Ray's own messages go to
+    ``log`` (default: ``reports/logs/<command>-<time>.log`` in the workspace), not to the terminal; returns it."""
+    from propensity.raysession import cluster_summary, session_logs
+
     if address:
         os.environ["RAY_ADDRESS"] = address
+    command = _command(context)
+    log = log or ws.reports_dir / "logs" / f"{command.replace(' ', '-')}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    context.call_on_close(route_stderr(log, console))
+    _note(log, f"{command} at {datetime.now(UTC).isoformat()}: Ray's messages follow")
     console.print(cluster_summary())
+    _note(log, f"Ray's session logs (every worker's output): {session_logs()}")
+    return log
+
+
+def _note(log: Path, line: str) -> None:
+    sys.stderr.flush()  # what Ray wrote so far comes first
+    with log.open("a") as sink:
+        sink.write(line + "\n")
+
+
+@contextmanager
+def ray_failures(stage: str, log: Path) -> Iterator[None]:
+    """Turn a Ray failure (out of memory, a worker or node lost) in ``stage`` into a one-line error with a few
+    lines of explanation; the full report goes to ``log``."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as error:
+        if not is_ray_failure(error):
+            raise
+        fail(f"{stage}: {explain(error, stage, log)}")
 
 
 def name_list(value: str) -> list[str] | None:
@@ -68,6 +99,8 @@ def parse_date(value: str | None, option: str) -> date | None:
 def workspace(workdir: Path | None) -> Workspace:
     """The workspace of a command, exported so Feast and child processes share it; data a killed writer left
     moved aside is put back first."""
+    from propensity.workspace_lock import recover_if_idle
+
     try:
         ws = Workspace.resolve(workdir).activate()
     except ValidationError as error:
@@ -79,6 +112,8 @@ def workspace(workdir: Path | None) -> Workspace:
 def writing_workspace(context: typer.Context, workdir: Path | None) -> Workspace:
     """The workspace of a command that writes into it, locked until the command (``context``) ends; a one-line
     error when another command holds it."""
+    from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock
+
     ws = workspace(workdir)
     lock = WorkspaceLock(ws, _command(context))
     try:

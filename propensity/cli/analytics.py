@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import duckdb
@@ -11,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from propensity.analytics import reports
 from propensity.analytics.output import Format, write_result
 from propensity.analytics.shell import Shell
 from propensity.analytics.views import QueryError, WorkspaceViews
@@ -74,7 +74,9 @@ def lift(
     date, compared with what the published scores ranked."""
     ws = workspace(workdir)
     day = parse_date(scored_at, "--date")
-    _emit(ws, lambda views: reports.lift(views, scored_at=day, horizon_days=horizon_days), fmt, out, max_rows, timeout)
+    _emit(
+        ws, lambda views: _reports().lift(views, scored_at=day, horizon_days=horizon_days), fmt, out, max_rows, timeout
+    )
 
 
 @app.command()
@@ -90,7 +92,7 @@ def coverage(
     """Null rates per feature view (or per feature of --view) at one snapshot."""
     ws = workspace(workdir)
     day = parse_date(snapshot, "--date")
-    _emit(ws, lambda views: reports.coverage(views, snapshot=day, view=view), fmt, out, max_rows, timeout)
+    _emit(ws, lambda views: _reports().coverage(views, snapshot=day, view=view), fmt, out, max_rows, timeout)
 
 
 @app.command()
@@ -108,7 +110,7 @@ def drift(
     0.25 large)."""
     ws = workspace(workdir)
     start, end = parse_date(base, "--base"), parse_date(current, "--current")
-    _emit(ws, lambda views: reports.drift(views, base=start, current=end, view=view), fmt, out, max_rows, timeout)
+    _emit(ws, lambda views: _reports().drift(views, base=start, current=end, view=view), fmt, out, max_rows, timeout)
 
 
 @app.command()
@@ -123,7 +125,14 @@ def scores(
     """The distribution of each category's published scores on one scoring date."""
     ws = workspace(workdir)
     day = parse_date(scored_at, "--date")
-    _emit(ws, lambda views: reports.scores(views, scored_at=day), fmt, out, max_rows, timeout)
+    _emit(ws, lambda views: _reports().scores(views, scored_at=day), fmt, out, max_rows, timeout)
+
+
+def _reports() -> ModuleType:
+    """The canned reports, loaded when one runs (they read the feature pipeline's helpers, which load Ray)."""
+    from propensity.analytics import reports
+
+    return reports
 
 
 def _emit(

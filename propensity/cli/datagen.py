@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -19,10 +19,10 @@ from propensity.cli._common import (
     writing_workspace,
 )
 from propensity.config import Workspace
-from propensity.datagen.completejourney import CompleteJourneyConfig, load_completejourney
-from propensity.datagen.output import ProgressCallback
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
-from propensity.storage import OutputExistsError, ensure_writable
+from propensity.datagen.config import CompleteJourneyConfig, SyntheticConfig
+
+if TYPE_CHECKING:
+    from propensity.datagen.output import ProgressCallback
 
 
 class Source(StrEnum):
@@ -74,6 +74,8 @@ def write_raw(
 ) -> dict[str, int]:
     """Validate every input, refuse a non-empty output without ``overwrite``, then generate, reporting to
     ``progress`` (default: a progress bar of its own)."""
+    from propensity.storage import OutputExistsError, ensure_writable
+
     if workers < 0:
         fail(f"workers must be >= 0 (got {workers})")
     config = raw_config(source, customers=customers, start=start, end=end, seed=seed, categories=categories)
@@ -108,6 +110,9 @@ def _generate(
     workers: int,
     progress: ProgressCallback,
 ) -> dict[str, int]:
+    from propensity.datagen.completejourney import load_completejourney
+    from propensity.datagen.synthetic import generate_synthetic
+
     if isinstance(config, SyntheticConfig):
         return generate_synthetic(config, ws.raw_dir, overwrite=overwrite, workers=workers or None, progress=progress)
     return load_completejourney(config, ws.raw_dir, overwrite=overwrite, progress=progress)

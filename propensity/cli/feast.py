@@ -10,11 +10,10 @@ from datetime import timedelta
 
 import typer
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import WorkdirOption, fail, workspace, writing_workspace
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.pipeline import check_views, connect, data_range
-from propensity.offline_mirror import sync_offline
 
 FIRST_DAY = "2000-01-01T00:00:00"  # before any snapshot
 FEAST_WRITES = {"apply", "materialize", "materialize-incremental", "teardown"}
@@ -35,7 +34,14 @@ def run_feast(ws: Workspace, args: list[str], *, capture: bool = False) -> subpr
 
 def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
     """Arguments of Feast's CLI loading the online views up to the latest snapshot (all of it, or only what is
-    new since the last materialization); a damaged offline file of those views is refused first."""
+    new since the last materialization); what is not there yet (:mod:`propensity.cli._needs`) or a damaged offline
+    file of those views is refused first."""
+    from propensity.features.pipeline import check_views
+    from propensity.offline_mirror import sync_offline
+
+    needs.raw(ws)
+    needs.offline(ws, ONLINE_PROFILE_VIEWS)
+    needs.registry(ws)
     check_views(ws, list(ONLINE_PROFILE_VIEWS))
     sync_offline(ws)  # Feast reads the object-store copy, when there is one
     end, views = materialize_end(ws), online_view_options()
@@ -45,6 +51,8 @@ def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
 def materialize_end(ws: Workspace) -> str:
     """The end of a materialization window holding every snapshot of the offline store (the last snapshot is
     the day after the last event)."""
+    from propensity.features.pipeline import connect, data_range
+
     last_snapshot = data_range(connect(ws))[1] + timedelta(days=1)
     return f"{last_snapshot + timedelta(days=1)}T00:00:00"
 

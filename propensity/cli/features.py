@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import duckdb
 import typer
-from feast import FeatureStore
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -19,14 +18,12 @@ from propensity.cli._common import (
     fail,
     parse_date,
     progress_bar,
+    ray_failures,
     use_ray,
     workspace,
     writing_workspace,
 )
 from propensity.cli.feast import materialize_args, run_feast
-from propensity.features.governance import check_store
-from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
-from propensity.storage import DamagedFileError
 
 app = typer.Typer(
     rich_markup_mode=None, help="Build, register, serve and check the customer features.", no_args_is_help=True
@@ -44,6 +41,8 @@ def build(
 ) -> None:
     """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
     (product text embeddings run on Ray)."""
+    from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
+
     ws = writing_workspace(ctx, workdir)
     day = parse_date(as_of, "--as-of")
     try:
@@ -53,8 +52,8 @@ def build(
         fail(describe_validation_error(error))
     except (ValueError, FileNotFoundError) as error:
         fail(str(error))
-    use_ray(ray_address)
-    with progress_bar("features build") as progress:
+    log = use_ray(ctx, ws, ray_address)
+    with progress_bar("features build") as progress, ray_failures("features", log):
         try:
             report = build_features(ws, as_of=day, config=config, progress=progress)
         except ValueError as error:
@@ -71,6 +70,8 @@ def build(
 @app.command()
 def apply(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
     """Register the entity, feature views and services with Feast (`feast apply` in feature_repo/)."""
+    from propensity.features.pipeline import workspace_catalog
+
     ws = writing_workspace(ctx, workdir)
     try:
         workspace_catalog(ws)
@@ -87,10 +88,14 @@ def materialize(
 ) -> None:
     """Load the latest values of the online feature views into the online store (`feast materialize`); scores
     reach it when `propensity score` pushes them."""
+    import duckdb
+
+    from propensity.storage import DamagedFileError
+
     ws = writing_workspace(ctx, workdir)
     try:
         args = materialize_args(ws, incremental=incremental)
-    except DamagedFileError as error:
+    except (DamagedFileError, needs.NotThereYetError) as error:
         fail(str(error))
     except (ValueError, duckdb.Error) as error:
         fail(f"{error}; build the features first (`propensity features build`)")
@@ -100,7 +105,12 @@ def materialize(
 @app.command()
 def check(workdir: WorkdirOption = None) -> None:
     """Fail if the offline store disagrees with the Feast definitions; report null or constant features."""
+    from feast import FeatureStore
+
+    from propensity.features.governance import check_store
+
     ws = workspace(workdir)
+    needs.require(ws, needs.registry)
     try:
         store = FeatureStore(repo_path=str(ws.feature_repo))
         report = check_store(store, ws)

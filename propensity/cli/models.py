@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -17,15 +18,16 @@ from propensity.cli._common import (
     fail,
     name_list,
     progress_bar,
+    ray_failures,
     use_ray,
     workspace,
     writing_workspace,
 )
 from propensity.config import Workspace
-from training.plan import TrainingSetError
-from training.registry import ModelRegistry
-from training.report import write_report
-from training.trainer import Strategy, TrainConfig, TrainingRun, train_models
+from training.config import FEATURE_SERVICE, Strategy, TrainConfig
+
+if TYPE_CHECKING:
+    from training.trainer import TrainingRun
 
 app = typer.Typer(rich_markup_mode=None, help="The model registry.", no_args_is_help=True)
 
@@ -34,7 +36,7 @@ def train(
     ctx: typer.Context,
     workdir: WorkdirOption = None,
     categories: Annotated[str, typer.Option(help="`all` or comma-separated category names.")] = "all",
-    feature_service: Annotated[str, typer.Option(help="Feast feature service to train on.")] = "propensity_v1",
+    feature_service: Annotated[str, typer.Option(help="Feast feature service to train on.")] = FEATURE_SERVICE,
     workers: Annotated[int | None, typer.Option(help="Parallel trainers [default: the cluster's CPUs].")] = None,
     force: Annotated[bool, typer.Option(help="Promote the new models even where they do not win.")] = False,
     strategy: Annotated[
@@ -51,12 +53,18 @@ def train(
         )
     except ValidationError as error:
         fail(describe_validation_error(error))
-    use_ray(ray_address)
-    train_and_report(ws, config)
+    needs.require(ws, needs.labels, needs.registry)
+    log = use_ray(ctx, ws, ray_address)
+    with ray_failures("train", log):
+        train_and_report(ws, config)
 
 
 def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
     """Train with progress, write the run's report and print its summary table (one-line error on bad input)."""
+    from training.plan import TrainingSetError
+    from training.report import write_report
+    from training.trainer import train_models
+
     try:
         with progress_bar("training categories") as update:
             run = train_models(ws, config, lambda category, done, total: update(done, total))
@@ -103,6 +111,8 @@ def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """Every model version with its stage and test metrics."""
+    from training.registry import ModelRegistry
+
     rows = ModelRegistry(workspace(workdir).models_dir).listing()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

@@ -11,38 +11,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
-from typing import Annotated, Literal, NoReturn, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, get_args
 
-import duckdb
 import typer
-from feast.errors import FeastError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from inference.score_store import ScoresLockedError
-from inference.scoring import MAX_PSI, ScoreConfig, ScoreError, ScoringRun, score_customers
-from propensity.analytics import reports
-from propensity.analytics.output import write_result
-from propensity.analytics.views import QueryError, WorkspaceViews
+from inference.config import MAX_PSI, ScoreConfig
+from propensity.cli import _needs as needs
 from propensity.cli._common import RayAddressOption, WorkdirOption, console, fail, use_ray, writing_workspace
+from propensity.cli._ray_output import explain, is_ray_failure
 from propensity.cli.datagen import raw_config, write_raw
 from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import Workspace
-from propensity.datagen.output import ProgressCallback, read_manifest
-from propensity.datagen.synthetic import SyntheticConfig
+from propensity.datagen.config import SyntheticConfig
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.pipeline import BuildReport, build_features
-from propensity.raysession import quiet_ray_data
-from propensity.storage import OutputExistsError, atomic_file, is_nonempty_dir, parquet_shape
-from training.labels import LabelConfig, build_labels
-from training.plan import TrainingSetError
-from training.report import write_report
-from training.trainer import TrainConfig, TrainingRun, train_models, write_workspace_training_set
+from training.config import FEATURE_SERVICE, LabelConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from inference.scoring import ScoringRun
+    from propensity.datagen.output import ProgressCallback
+    from propensity.features.pipeline import BuildReport
+    from training.trainer import TrainingRun
 
 Stage = Literal["data", "features", "apply", "materialize", "labels", "training-set", "train", "score", "analytics"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
-FEATURE_SERVICE = TrainConfig().feature_service
 _DATA = SyntheticConfig()
 
 
@@ -90,14 +84,21 @@ def run(
 ) -> None:
     """Run the pipeline: raw data, features, Feast registry, online store, labels, training set, a model per
     category, scores pushed to Feast, and an analytics summary."""
+    import duckdb
+    from feast.errors import FeastError
+
+    from propensity.raysession import quiet_ray_data
+    from propensity.storage import OutputExistsError
+
     chosen = _stretch(from_stage, to_stage)
     raw_config(source, customers=customers, start=start, end=end, seed=seed)  # refuse bad options before any work
     ws = writing_workspace(ctx, workdir)
-    use_ray(ray_address)
-    quiet_ray_data()
     started = datetime.now(UTC)
     state = PipelineRun(ws, f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", source, customers, start, end, seed,
                         fresh, max_psi)  # fmt: skip
+    log = use_ray(ctx, ws, ray_address, state.report_dir / "run.log")
+    quiet_ray_data()
+    expected = (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error, typer.Exit)
     with _stage_view() as view:
         tasks = {stage: view.add_task(stage, total=None, start=False, note="", mark=" ") for stage in chosen}
         for stage in chosen:
@@ -107,11 +108,14 @@ def run(
             began = time.perf_counter()
             try:
                 note = ACTIONS[stage](state, _updater(view, task))
-            except (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error,
-                    typer.Exit) as error:  # fmt: skip
+            except Exception as error:
+                if not isinstance(error, expected) and not is_ray_failure(error):
+                    raise
                 view.update(task, mark="[red]✗[/]", note="[red]failed[/]")
                 view.stop()
-                _fail(stage, None if isinstance(error, typer.Exit) else str(error))  # Exit: already printed
+                if isinstance(error, typer.Exit):
+                    _fail(stage, None)  # already printed
+                _fail(stage, str(error) if isinstance(error, expected) else explain(error, stage, log))
             state.seconds[stage] = round(time.perf_counter() - began, 1)
             done = view.tasks[task].total or 1
             view.update(task, mark="[green]✓[/]", note=note, total=done, completed=done)
@@ -156,6 +160,9 @@ def _fail(stage: Stage, message: str | None) -> NoReturn:
 
 
 def _data(state: PipelineRun, progress: ProgressCallback) -> str:
+    from propensity.datagen.output import read_manifest
+    from propensity.storage import is_nonempty_dir
+
     ws = state.ws
     if state.fresh or not is_nonempty_dir(ws.raw_dir):
         write_raw(ws, state.source, customers=state.customers, start=state.start, end=state.end, seed=state.seed,
@@ -169,6 +176,8 @@ def _data(state: PipelineRun, progress: ProgressCallback) -> str:
 
 
 def _features(state: PipelineRun, progress: ProgressCallback) -> str:
+    from propensity.features.pipeline import build_features
+
     state.features = report = build_features(state.ws, progress=progress)
     return f"{len(report.dates)} weekly snapshots of {len(report.rows)} views, {sum(report.rows.values()):,} rows"
 
@@ -184,19 +193,33 @@ def _materialize(state: PipelineRun, progress: ProgressCallback) -> str:
 
 
 def _labels(state: PipelineRun, progress: ProgressCallback) -> str:
+    from training.labels import build_labels
+
     labels = build_labels(state.ws, LabelConfig())
     return f"{labels.rows:,} rows at {len(labels.cutoffs)} monthly cutoffs"
 
 
 def _training_set(state: PipelineRun, progress: ProgressCallback) -> str:
+    from propensity.storage import parquet_shape
+    from training.trainer import write_workspace_training_set
+
+    needs.labels(state.ws)
+    needs.registry(state.ws)
     rows, columns = parquet_shape(write_workspace_training_set(state.ws, FEATURE_SERVICE, progress))
     return f"{rows:,} rows x {columns:,} columns"
 
 
 def _train(state: PipelineRun, progress: ProgressCallback) -> str:
+    from propensity.storage import is_nonempty_dir
+    from training.plan import TrainingSetError
+    from training.report import write_report
+    from training.trainer import train_models
+
     path = state.ws.training_sets_dir / FEATURE_SERVICE
     if not is_nonempty_dir(path):
-        raise StageError(f"no training set at {path}; run from the training-set stage")
+        raise StageError(
+            f"no training set at {path}; run `propensity run --from training-set` (or `propensity training-set`)"
+        )
     try:
         state.training = run = train_models(
             state.ws, TrainConfig(), lambda category, done, total: progress(done, total), training_set=path
@@ -210,6 +233,10 @@ def _train(state: PipelineRun, progress: ProgressCallback) -> str:
 
 
 def _score(state: PipelineRun, progress: ProgressCallback) -> str:
+    from inference.score_store import ScoresLockedError
+    from inference.scoring import ScoreError, score_customers
+    from training.plan import TrainingSetError
+
     try:
         state.scoring = run = score_customers(state.ws, ScoreConfig(max_psi=state.max_psi))
     except (ScoreError, ScoresLockedError, TrainingSetError) as error:
@@ -219,6 +246,10 @@ def _score(state: PipelineRun, progress: ProgressCallback) -> str:
 
 
 def _analytics(state: PipelineRun, progress: ProgressCallback) -> str:
+    from propensity.analytics import reports
+    from propensity.analytics.output import write_result
+    from propensity.analytics.views import QueryError, WorkspaceViews
+
     views = WorkspaceViews(state.ws)
     made = {
         "scores": lambda: reports.scores(views),
@@ -256,6 +287,8 @@ def _feast(ws: Workspace, args: list[str]) -> None:
 
 
 def _write_timings(state: PipelineRun, started: datetime) -> None:
+    from propensity.storage import atomic_file
+
     record = {"run_id": state.run_id, "started_at": started.isoformat(), "stage_seconds": state.seconds}
     with atomic_file(state.report_dir / "stages.json") as sink:
         sink.write((json.dumps(record, indent=2) + "\n").encode())
@@ -272,7 +305,7 @@ def _closing_summary(state: PipelineRun, started: datetime) -> None:
         lines.append(f"  scores: {state.scoring.customers:,} customers in {state.scoring.path}")
     if state.training is not None:
         lines.append(f"  training report: {state.ws.reports_dir / f'train-{state.training.run_id}' / 'report.html'}")
-    lines.append(f"  run report: {state.report_dir} (stage times, scores, coverage, drift, models as CSV)")
+    lines.append(f"  run report: {state.report_dir} (stage times, scores, coverage, drift, models as CSV; Ray's log)")
     lines.append("  explore: `propensity sql` (shell), `propensity report lift|coverage|drift|scores`")
     console.print("\n".join(lines), highlight=False)
 

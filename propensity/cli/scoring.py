@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from inference.score_store import ScoresLockedError
-from inference.scoring import MAX_PSI, ScoreConfig, ScoreError, ScoringRun, score_customers
+from inference.config import MAX_PSI, ScoreConfig
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -18,11 +18,14 @@ from propensity.cli._common import (
     fail,
     name_list,
     parse_date,
+    ray_failures,
     use_ray,
     writing_workspace,
 )
 from propensity.config import Workspace
-from training.plan import TrainingSetError
+
+if TYPE_CHECKING:
+    from inference.scoring import ScoringRun
 
 
 def score(
@@ -51,12 +54,18 @@ def score(
         config = ScoreConfig(as_of=day, categories=wanted, workers=workers, max_psi=max_psi)
     except ValidationError as error:
         fail(describe_validation_error(error))
-    use_ray(ray_address)
-    score_and_report(ws, config)
+    needs.require(ws, needs.registry)
+    log = use_ray(ctx, ws, ray_address)
+    with ray_failures("score", log):
+        score_and_report(ws, config)
 
 
 def score_and_report(ws: Workspace, config: ScoreConfig) -> ScoringRun:
     """Score and publish, then print what was written (one-line error on bad input)."""
+    from inference.score_store import ScoresLockedError
+    from inference.scoring import ScoreError, score_customers
+    from training.plan import TrainingSetError
+
     try:
         run = score_customers(ws, config)
     except (ScoreError, ScoresLockedError, TrainingSetError, ValueError) as error:

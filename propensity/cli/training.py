@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
@@ -17,28 +18,32 @@ from propensity.cli._common import (
     describe_validation_error,
     fail,
     progress_bar,
+    ray_failures,
     use_ray,
     writing_workspace,
 )
-from propensity.offline_mirror import sync_offline
-from propensity.storage import OutputExistsError, parquet_shape
-from training.inputs import inputs_digest, record_inputs
-from training.labels import LabelConfig, build_labels
-from training.plan import TrainingSetError
-from training.training_set import BATCH_ROWS, build_training_set, write_training_set
+from training.config import BATCH_ROWS, FEATURE_SERVICE, LabelConfig
+
+_LABELS = LabelConfig()
 
 
 def labels(
     ctx: typer.Context,
     workdir: WorkdirOption = None,
-    cadence: Annotated[str, typer.Option(help="Cutoffs: monthly, weekly or <N>d.")] = "monthly",
-    horizon_days: Annotated[int, typer.Option(help="Label window after each cutoff, in days.")] = 30,
-    eligibility_days: Annotated[int, typer.Option(help="Eligible: an order or session this many days before.")] = 365,
-    min_history_days: Annotated[int, typer.Option(help="First cutoff at least this long after the data starts.")] = 90,
+    cadence: Annotated[str, typer.Option(help="Cutoffs: monthly, weekly or <N>d.")] = _LABELS.cadence,
+    horizon_days: Annotated[int, typer.Option(help="Label window after each cutoff, in days.")] = _LABELS.horizon_days,
+    eligibility_days: Annotated[
+        int, typer.Option(help="Eligible: an order or session this many days before.")
+    ] = _LABELS.eligibility_days,
+    min_history_days: Annotated[
+        int, typer.Option(help="First cutoff at least this long after the data starts.")
+    ] = _LABELS.min_history_days,
     first: Annotated[str | None, typer.Option(help="No cutoff before this date (YYYY-MM-DD).")] = None,
     last: Annotated[str | None, typer.Option(help="No cutoff after this date (YYYY-MM-DD).")] = None,
 ) -> None:
     """Label every eligible customer at each cutoff: did they buy in each category within the horizon?"""
+    from training.labels import build_labels
+
     ws = writing_workspace(ctx, workdir)
     try:
         config = LabelConfig(
@@ -64,7 +69,7 @@ def labels(
 def training_set(
     ctx: typer.Context,
     workdir: WorkdirOption = None,
-    feature_service: Annotated[str, typer.Option(help="Feast feature service to join.")] = "propensity_v1",
+    feature_service: Annotated[str, typer.Option(help="Feast feature service to join.")] = FEATURE_SERVICE,
     features: Annotated[
         str | None, typer.Option(help="Comma-separated view:feature references, instead of a feature service.")
     ] = None,
@@ -80,20 +85,28 @@ def training_set(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
+    from propensity.offline_mirror import sync_offline
+    from propensity.storage import OutputExistsError, parquet_shape
+    from training.inputs import inputs_digest, record_inputs
+    from training.plan import TrainingSetError
+    from training.training_set import build_training_set, write_training_set
+
     ws = writing_workspace(ctx, workdir)
     wanted: list[str] | str = [f.strip() for f in features.split(",") if f.strip()] if features else feature_service
     target = out or ws.training_sets_dir / (feature_service if features is None else "custom")
     entities = labels_path or ws.labels_dir
     if not entities.exists():
         fail(f"no label rows at {entities}; run `propensity labels` first or pass --labels")
+    if repo is None:
+        needs.require(ws, needs.registry)
     # The workspace's own training set records its inputs, so `propensity train` can tell it is current.
     own = features is None and labels_path is None and out is None and repo is None and not full_feature_names
-    use_ray(ray_address)
+    log = use_ray(ctx, ws, ray_address)
     try:
         if repo is None:
             sync_offline(ws)  # the join reads the object-store copy, when there is one
         digest = inputs_digest(ws, feature_service) if own else None  # taken before the join, as training.inputs says
-        with progress_bar("training set: entity rows joined") as progress:
+        with progress_bar("training set: entity rows joined") as progress, ray_failures("training-set", log):
             dataset = build_training_set(
                 repo or ws.feature_repo,
                 entities,

@@ -12,20 +12,12 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
 
+from propensity.datagen.config import CompleteJourneyConfig
 from propensity.datagen.output import ProgressCallback, raw_output, write_tables
 
 # Not product categories: coupons, fuel and the like.
 EXCLUDED_CATEGORIES = ("COUPON/MISC ITEMS", "GASOLINE-REG UNLEADED", "NO COMMODITY DESCRIPTION")
-
-
-class CompleteJourneyConfig(BaseModel):
-    """How to map the data: how many of its top product categories become modelled categories."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    categories: int = Field(24, ge=1, le=200, description="number of top product categories to model")
 
 
 def slugify(name: str) -> str:

@@ -5,34 +5,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from propensity.datagen import catalog
+from propensity.datagen.config import SyntheticConfig
 from propensity.datagen.output import ProgressCallback, raw_output, write_tables
 from propensity.datagen.simulate import Calendar, simulate_chunk
 
 CHUNK_SIZE = 10_000  # customers per chunk; fixed, so output does not depend on the number of workers
-
-
-class SyntheticConfig(BaseModel):
-    """What to generate. Defaults: 10,000 customers over the two calendar years 2024 and 2025."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    customers: int = Field(10_000, ge=1, description="number of customers")
-    start: date = Field(date(2024, 1, 1), description="first day of activity")
-    end: date = Field(date(2025, 12, 31), description="last day of activity")
-    seed: int = Field(0, ge=0, description="random seed; equal seeds give equal data")
-
-    @model_validator(mode="after")
-    def _end_after_start(self) -> SyntheticConfig:
-        if self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
-        return self
 
 
 def generate_synthetic(

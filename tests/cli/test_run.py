@@ -122,4 +122,5 @@ def test_a_stretch_of_stages_out_of_order_is_refused(args: list[str], message: s
 def test_a_stage_without_its_input_says_where_to_resume(isolated_workspace: Path, ray_session) -> None:
     result = CliRunner().invoke(app, ["run", "--from", "train", "--to", "train"])
     assert result.exit_code == 2
-    assert "run from the training-set stage" in result.output and "--from train" in result.output
+    said = " ".join(result.output.split())
+    assert "run `propensity run --from training-set`" in said and "resume with `propensity run --from train`" in said
