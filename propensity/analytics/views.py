@@ -35,12 +35,7 @@ import pyarrow.parquet as pq
 
 from propensity.config import Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
-<<<<<<< HEAD
-from propensity.features.definitions import SCORES_VIEW
-=======
 from propensity.features.schemas import SCORES_VIEW
-from propensity.storage import sql_path
->>>>>>> i22-cli
 from training.registry import ModelRegistry
 
 READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
