@@ -6,6 +6,7 @@ Layout (documented in docs/FEATURES.md)::
     offline/<view>/schema.parquet                                 the view's columns and no rows (every view)
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.parquet                a full build's snapshots of the month
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.<YYYY-MM-DD>.parquet   an ``--as-of`` build's snapshot of one date
+    offline/<view>/_manifest.json, offline/<view>/<YYYY-MM>/_manifest.json   what was published (features/manifest.py)
 
 b = customer_id mod buckets. A file holds snapshots of one slice of customers, sorted by snapshot time then
 customer, with a row group per snapshot date (split beyond 65,536 rows; dates of fewer than 8,192 rows share
@@ -46,6 +47,7 @@ from propensity.datagen.output import check_raw_files, read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
 from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
 from propensity.features.embedding import customer_embeddings, embed_products
+from propensity.features.manifest import check_published, record_month, record_months
 from propensity.features.schemas import dataset_schemas
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
@@ -269,7 +271,9 @@ def _staged_months(ws: Workspace, views: tuple[View, ...], months: list[str]) ->
         yield staging
         for view in views:
             for month in months:
+                record_month(staging / view.name / month)
                 replace_directory(staging / view.name / month, view_dir(ws, view.name) / month)
+            record_months(view_dir(ws, view.name), months)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -347,8 +351,10 @@ def _holds_schema(path: Path, schema: pa.Schema) -> bool:
 
 
 def check_views(ws: Workspace, views: list[str]) -> None:
-    """Refuse to serve ``views`` when one of their offline files is damaged (:class:`DamagedFileError`)."""
+    """Refuse to serve ``views`` when one of their offline files is damaged, or a published month or file is
+    missing (:class:`DamagedFileError`)."""
     for view in views:
+        check_published(view_dir(ws, view), fix=REBUILD)
         check_parquet_files(view_dir(ws, view), fix=REBUILD)
 
 
