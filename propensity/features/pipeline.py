@@ -62,6 +62,7 @@ ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date onc
 MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
 LAYOUT_FILE = "_layout.json"
 SCHEMA_FILE = "schema.parquet"  # not hidden and no leading "_": readers that skip such files must read it
+FIRST_RAW_DATE = date(1990, 1, 1)  # raw timestamps before it, or after tomorrow, are refused (docs/DATA.md)
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
 
@@ -127,6 +128,29 @@ def check_raw_values(con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
+def check_raw_dates(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse raw timestamps before ``FIRST_RAW_DATE`` or after tomorrow (a clock, unit or parsing error upstream:
+    one such row would make a build plan snapshots over centuries), with the table, the column and how many."""
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    for name, schema in RAW_SCHEMAS.items():
+        stamps = [f.name for f in schema if pa.types.is_timestamp(f.type)]
+        if not stamps:
+            continue
+        counts = con.execute(
+            "SELECT "
+            + ", ".join(f'count(*) FILTER ("{c}"::DATE < ? OR "{c}"::DATE > ?)' for c in stamps)
+            + f" FROM raw_{name}",
+            [FIRST_RAW_DATE, latest] * len(stamps),
+        ).fetchall()[0]
+        bad = {column: n for column, n in zip(stamps, counts, strict=True) if n}
+        if bad:
+            detail = ", ".join(f"{column!r}: {n:,} row(s)" for column, n in bad.items())
+            raise ValueError(
+                f"raw table {name!r} has timestamps outside {FIRST_RAW_DATE} .. {latest} ({detail}); "
+                "fix them at the source (nulls are allowed for unknown times)"
+            )
+
+
 def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
     """Snapshot dates over the whole history: a fixed grid (Mondays for weekly) after the first event, plus the
     day after the last event, so the latest snapshot sees all data."""
@@ -165,6 +189,7 @@ def build_features(
     views = workspace_catalog(ws)
     ws.offline_dir.mkdir(parents=True, exist_ok=True)
     con = connect(ws)
+    check_raw_dates(con)
     first, last = data_range(con)
     if as_of is not None and as_of <= first:
         raise ValueError(f"--as-of {as_of} is before the data (first event on {first}): pick a later date")

@@ -108,3 +108,15 @@ def test_non_finite_or_absurd_raw_amounts_are_refused(raw_only: Workspace, value
     amounts[0] = value
     pq.write_table(table.set_column(table.schema.get_field_index("amount"), "amount", pa.array(amounts)), path)
     _refused(raw_only, ["features", "build"], "raw table 'orders' has values that are NaN, infinite or beyond")
+
+
+@pytest.mark.parametrize("year", [2200, 1970])
+def test_raw_dates_out_of_range_are_refused(raw_only: Workspace, year: int) -> None:
+    path = sorted((raw_only.raw_dir / "orders").glob("*.parquet"))[0]
+    table = pq.read_table(path)
+    stamps = table.column("ordered_at").to_pylist()
+    stamps[0] = stamps[0].replace(year=year)
+    column = pa.array(stamps, type=table.schema.field("ordered_at").type)
+    pq.write_table(table.set_column(table.schema.get_field_index("ordered_at"), "ordered_at", column), path)
+    _refused(raw_only, ["features", "build"], "raw table 'orders' has timestamps outside 1990-01-01 .. ")
+    _refused(raw_only, ["features", "build"], "('ordered_at': 1 row(s))")
