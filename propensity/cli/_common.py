@@ -68,9 +68,12 @@ def parse_date(value: str | None, option: str) -> date | None:
 def workspace(workdir: Path | None) -> Workspace:
     """The workspace of a command, exported so Feast and child processes share it."""
     try:
-        return Workspace.resolve(workdir).activate()
+        ws = Workspace.resolve(workdir)
     except ValidationError as error:
         fail(error.errors()[0]["msg"].removeprefix("Value error, "))
+    if ws.root.exists() and not ws.root.is_dir():
+        fail(f"the workspace {ws.root} (--workdir or ${WORKDIR_ENV}) is not a directory; name a directory")
+    return ws.activate()
 
 
 def writing_workspace(context: typer.Context, workdir: Path | None) -> Workspace:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.config import Workspace
+from propensity.config import WORKDIR_ENV, Workspace
 from tests.conftest import copy_workspace
 
 runner = CliRunner()
@@ -120,3 +120,26 @@ def test_raw_dates_out_of_range_are_refused(raw_only: Workspace, year: int) -> N
     pq.write_table(table.set_column(table.schema.get_field_index("ordered_at"), "ordered_at", column), path)
     _refused(raw_only, ["features", "build"], "raw table 'orders' has timestamps outside 1990-01-01 .. ")
     _refused(raw_only, ["features", "build"], "('ordered_at': 1 row(s))")
+
+
+def test_an_empty_raw_table_directory_is_refused(raw_only: Workspace) -> None:
+    for file in (raw_only.raw_dir / "sessions").iterdir():
+        file.unlink()
+    _refused(raw_only, ["features", "build"], f"raw table 'sessions' in {raw_only.raw_dir / 'sessions'} has no Parquet")
+
+
+@pytest.mark.parametrize("command", [["datagen", "--customers", "10"], ["features", "build"], ["sql", "SELECT 1"]])
+def test_a_workdir_that_is_a_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    file = tmp_path / "not-a-dir"
+    file.write_text("x")
+    by_option = runner.invoke(app, [*command, "--workdir", str(file)])
+    monkeypatch.setenv(WORKDIR_ENV, str(file))
+    by_env = runner.invoke(app, command)
+    for result in (by_option, by_env):
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"the workspace {file} (--workdir or $PROPENSITY_WORKDIR) is not a directory" in " ".join(
+            result.output.split()
+        )
+    assert file.read_text() == "x"
