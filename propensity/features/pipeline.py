@@ -31,7 +31,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +85,7 @@ class BuildReport:
 
     dates: list[date]
     rows: dict[str, int]  # per view
+    anomalies: dict[str, int] = field(default_factory=dict)  # suspicious raw rows kept, by kind (raw_anomalies)
 
 
 def workspace_catalog(ws: Workspace) -> tuple[View, ...]:
@@ -151,6 +152,29 @@ def check_raw_dates(con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
+def raw_anomalies(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows of the raw tables that are suspicious but kept, counted for the build's report (docs/DATA.md): rows
+    without a customer id (in no customer's features: no bucket holds them), order ids used more than once (each
+    row counts), negative amounts (counted as they are, e.g. returns). Only the kinds found."""
+    counts: dict[str, int] = {}
+    for name, schema in RAW_SCHEMAS.items():
+        columns = set(schema.names)
+        if "customer_id" in columns and name != "customers":
+            counts[f"{name}: rows without customer_id"] = _count(
+                con, f"SELECT count(*) FROM raw_{name} WHERE customer_id IS NULL"
+            )
+        for column in sorted(columns & {"amount", "net_amount"}):
+            counts[f"{name}: negative {column}"] = _count(con, f'SELECT count(*) FROM raw_{name} WHERE "{column}" < 0')
+    counts["orders: extra rows of a repeated order_id"] = _count(
+        con, "SELECT count(*) - count(DISTINCT order_id) FROM raw_orders WHERE order_id IS NOT NULL"
+    )
+    return {kind: n for kind, n in counts.items() if n}
+
+
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    return con.execute(query).fetchall()[0][0]
+
+
 def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
     """Snapshot dates over the whole history: a fixed grid (Mondays for weekly) after the first event, plus the
     day after the last event, so the latest snapshot sees all data."""
@@ -194,6 +218,7 @@ def build_features(
     if as_of is not None and as_of <= first:
         raise ValueError(f"--as-of {as_of} is before the data (first event on {first}): pick a later date")
     check_raw_values(con)
+    anomalies = raw_anomalies(con)
     with FileLock(ws.offline_dir / ".build.lock"):
         products = embed_products(ws)
         buckets = _layout_buckets(ws, con, config.buckets)
@@ -217,7 +242,7 @@ def build_features(
                         progress(number * buckets + bucket + 1, len(batches) * buckets)
         write_schema_files(ws, views)
         sync_offline(ws)
-        return BuildReport(dates=dates, rows=rows)
+        return BuildReport(dates=dates, rows=rows, anomalies=anomalies)
 
 
 def _layout_buckets(ws: Workspace, con: duckdb.DuckDBPyConnection, requested: int | None) -> int:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import WORKDIR_ENV, Workspace
+from propensity.features.pipeline import connect, raw_anomalies
 from tests.conftest import copy_workspace
 
 runner = CliRunner()
@@ -143,3 +144,23 @@ def test_a_workdir_that_is_a_file_is_refused(
             result.output.split()
         )
     assert file.read_text() == "x"
+
+
+def test_null_customers_repeated_orders_and_negative_amounts_are_counted(raw_only: Workspace) -> None:
+    before = raw_anomalies(connect(raw_only))
+    path = sorted((raw_only.raw_dir / "orders").glob("*.parquet"))[0]
+    table = pq.read_table(path)
+    customers, orders, amounts = (table.column(c).to_pylist() for c in ("customer_id", "order_id", "amount"))
+    customers[0], orders[2], amounts[3] = None, orders[1], -abs(amounts[3]) - 1
+    for name, values in (("customer_id", customers), ("order_id", orders), ("amount", amounts)):
+        column = pa.array(values, type=table.schema.field(name).type)
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    pq.write_table(table, path)
+
+    after = raw_anomalies(connect(raw_only))
+    grown = {kind: n - before.get(kind, 0) for kind, n in after.items()}
+    assert grown == {
+        "orders: rows without customer_id": 1,
+        "orders: extra rows of a repeated order_id": 1,
+        "orders: negative amount": 1,
+    }
