@@ -18,6 +18,7 @@ from feast.data_format import ParquetFormat
 from feast.errors import FeastObjectNotFoundException, FeatureViewNotFoundException
 from feast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
+from propensity.features.manifest import check_published
 from propensity.storage import DamagedFileError, check_parquet_files
 from training.plan import JoinPlan, TrainingSetError, ViewPlan, quote
 from training.sources import footer, parquet_files
@@ -148,7 +149,9 @@ def _files(name: str, path: str) -> tuple[str, ...]:
         )
     if "://" not in path:
         try:
-            check_parquet_files(Path(path), fix="rebuild it (`propensity features build` rewrites whole months)")
+            fix = "rebuild it (`propensity features build` rewrites whole months)"
+            check_published(Path(path), fix=fix)
+            check_parquet_files(Path(path), fix=fix)
         except DamagedFileError as error:
             raise TrainingSetError(f"feature view {name!r}: {error}") from None
     return files

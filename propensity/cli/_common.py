@@ -102,9 +102,12 @@ def workspace(workdir: Path | None) -> Workspace:
     from propensity.workspace_lock import recover_if_idle
 
     try:
-        ws = Workspace.resolve(workdir).activate()
+        ws = Workspace.resolve(workdir)
     except ValidationError as error:
         fail(error.errors()[0]["msg"].removeprefix("Value error, "))
+    if ws.root.exists() and not ws.root.is_dir():
+        fail(f"the workspace {ws.root} (--workdir or ${WORKDIR_ENV}) is not a directory; name a directory")
+    ws = ws.activate()
     recover_if_idle(ws)
     return ws
 

@@ -65,6 +65,10 @@ def build(
         summary.add_row(view, f"{width[view]:,}", f"{rows:,}")
     console.print(summary)
     console.print(f"{sum(width[v] for v in report.rows):,} features in {len(report.rows)} views")
+    for kind, count in report.anomalies.items():
+        console.print(
+            f"[yellow]warning:[/] raw data, {escape(kind)}: {count:,} (kept; see docs/DATA.md)", highlight=False
+        )
 
 
 @app.command()

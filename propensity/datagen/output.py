@@ -90,8 +90,11 @@ def check_raw_files(raw_dir: Path) -> None:
         table_dir = raw_dir / name
         if not table_dir.is_dir():
             raise FileNotFoundError(f"raw table {name!r} is missing from {raw_dir}: {fix}")
+        files = sorted(table_dir.glob("*.parquet"))
+        if not files:
+            raise FileNotFoundError(f"raw table {name!r} in {table_dir} has no Parquet files: {fix}")
         check_parquet_files(table_dir, fix=fix)
-        for file in sorted(table_dir.glob("*.parquet")):
+        for file in files:
             found = pq.read_schema(file)
             for field in schema:
                 if field.name not in found.names:

@@ -14,7 +14,9 @@ from feast.types import Array, Float32, Float64, Int32, Int64, String
 
 from propensity.config import Workspace
 from propensity.datagen.schema import TIMESTAMP
-from propensity.features.pipeline import view_dir, view_location
+from propensity.features.manifest import check_published
+from propensity.features.pipeline import REBUILD, view_dir, view_location
+from propensity.storage import DamagedFileError, check_parquet_files
 
 ARROW_TYPES = {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(), Float64: pa.float64(), String: pa.string()}
 
@@ -55,6 +57,12 @@ def check_store(store: FeatureStore, ws: Workspace) -> CheckReport:
             )
             continue
         path = view_dir(ws, view.name)
+        try:
+            check_published(path, fix=REBUILD)
+            check_parquet_files(path, fix=REBUILD)
+        except DamagedFileError as error:  # a month or file missing (MissingDataError), or a file damaged
+            report.problems.append(str(error))
+            continue
         files = sorted(path.rglob("*.parquet")) if path.is_dir() else []
         report.views_checked += 1
         report.features_checked += len(view.features)

@@ -6,6 +6,7 @@ Layout (documented in docs/FEATURES.md)::
     offline/<view>/schema.parquet                                 the view's columns and no rows (every view)
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.parquet                a full build's snapshots of the month
     offline/<view>/<YYYY-MM>/bucket-<bbbb>.<YYYY-MM-DD>.parquet   an ``--as-of`` build's snapshot of one date
+    offline/<view>/_manifest.json, offline/<view>/<YYYY-MM>/_manifest.json   what was published (features/manifest.py)
 
 b = customer_id mod buckets. A file holds snapshots of one slice of customers, sorted by snapshot time then
 customer, with a row group per snapshot date (split beyond 65,536 rows; dates of fewer than 8,192 rows share
@@ -30,7 +31,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from propensity.datagen.output import check_raw_files, read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
 from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
 from propensity.features.embedding import customer_embeddings, embed_products
+from propensity.features.manifest import check_published, record_month, record_months
 from propensity.features.schemas import dataset_schemas
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
@@ -60,6 +62,7 @@ ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date onc
 MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
 LAYOUT_FILE = "_layout.json"
 SCHEMA_FILE = "schema.parquet"  # not hidden and no leading "_": readers that skip such files must read it
+FIRST_RAW_DATE = date(1990, 1, 1)  # raw timestamps before it, or after tomorrow, are refused (docs/DATA.md)
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
 
@@ -82,6 +85,7 @@ class BuildReport:
 
     dates: list[date]
     rows: dict[str, int]  # per view
+    anomalies: dict[str, int] = field(default_factory=dict)  # suspicious raw rows kept, by kind (raw_anomalies)
 
 
 def workspace_catalog(ws: Workspace) -> tuple[View, ...]:
@@ -125,6 +129,52 @@ def check_raw_values(con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
+def check_raw_dates(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse raw timestamps before ``FIRST_RAW_DATE`` or after tomorrow (a clock, unit or parsing error upstream:
+    one such row would make a build plan snapshots over centuries), with the table, the column and how many."""
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    for name, schema in RAW_SCHEMAS.items():
+        stamps = [f.name for f in schema if pa.types.is_timestamp(f.type)]
+        if not stamps:
+            continue
+        counts = con.execute(
+            "SELECT "
+            + ", ".join(f'count(*) FILTER ("{c}"::DATE < ? OR "{c}"::DATE > ?)' for c in stamps)
+            + f" FROM raw_{name}",
+            [FIRST_RAW_DATE, latest] * len(stamps),
+        ).fetchall()[0]
+        bad = {column: n for column, n in zip(stamps, counts, strict=True) if n}
+        if bad:
+            detail = ", ".join(f"{column!r}: {n:,} row(s)" for column, n in bad.items())
+            raise ValueError(
+                f"raw table {name!r} has timestamps outside {FIRST_RAW_DATE} .. {latest} ({detail}); "
+                "fix them at the source (nulls are allowed for unknown times)"
+            )
+
+
+def raw_anomalies(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows of the raw tables that are suspicious but kept, counted for the build's report (docs/DATA.md): rows
+    without a customer id (in no customer's features: no bucket holds them), order ids used more than once (each
+    row counts), negative amounts (counted as they are, e.g. returns). Only the kinds found."""
+    counts: dict[str, int] = {}
+    for name, schema in RAW_SCHEMAS.items():
+        columns = set(schema.names)
+        if "customer_id" in columns:
+            counts[f"{name}: rows without customer_id"] = _count(
+                con, f"SELECT count(*) FROM raw_{name} WHERE customer_id IS NULL"
+            )
+        for column in sorted(columns & {"amount", "net_amount"}):
+            counts[f"{name}: negative {column}"] = _count(con, f'SELECT count(*) FROM raw_{name} WHERE "{column}" < 0')
+    counts["orders: extra rows of a repeated order_id"] = _count(
+        con, "SELECT count(*) - count(DISTINCT order_id) FROM raw_orders WHERE order_id IS NOT NULL"
+    )
+    return {kind: n for kind, n in counts.items() if n}
+
+
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    return con.execute(query).fetchall()[0][0]
+
+
 def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
     """Snapshot dates over the whole history: a fixed grid (Mondays for weekly) after the first event, plus the
     day after the last event, so the latest snapshot sees all data."""
@@ -164,10 +214,12 @@ def build_features(
     views = workspace_catalog(ws)
     ws.offline_dir.mkdir(parents=True, exist_ok=True)
     con = connect(ws)
+    check_raw_dates(con)
     first, last = data_range(con)
     if as_of is not None and as_of <= first:
         raise ValueError(f"--as-of {as_of} is before the data (first event on {first}): pick a later date")
     check_raw_values(con)
+    anomalies = raw_anomalies(con)
     with FileLock(ws.offline_dir / ".build.lock"):
         products = embed_products(ws)
         buckets = _layout_buckets(ws, con, config.buckets)
@@ -191,7 +243,7 @@ def build_features(
                         progress(number * buckets + bucket + 1, len(batches) * buckets)
         write_schema_files(ws, views)
         sync_offline(ws)
-        return BuildReport(dates=dates, rows=rows)
+        return BuildReport(dates=dates, rows=rows, anomalies=anomalies)
 
 
 def _layout_buckets(ws: Workspace, con: duckdb.DuckDBPyConnection, requested: int | None) -> int:
@@ -270,7 +322,9 @@ def _staged_months(ws: Workspace, views: tuple[View, ...], months: list[str]) ->
         yield staging
         for view in views:
             for month in months:
+                record_month(staging / view.name / month)
                 replace_directory(staging / view.name / month, view_dir(ws, view.name) / month)
+            record_months(view_dir(ws, view.name), months)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -348,8 +402,10 @@ def _holds_schema(path: Path, schema: pa.Schema) -> bool:
 
 
 def check_views(ws: Workspace, views: list[str]) -> None:
-    """Refuse to serve ``views`` when one of their offline files is damaged (:class:`DamagedFileError`)."""
+    """Refuse to serve ``views`` when one of their offline files is damaged, or a published month or file is
+    missing (:class:`DamagedFileError`)."""
     for view in views:
+        check_published(view_dir(ws, view), fix=REBUILD)
         check_parquet_files(view_dir(ws, view), fix=REBUILD)
 
 

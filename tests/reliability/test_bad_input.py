@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.config import Workspace
+from propensity.config import WORKDIR_ENV, Workspace
+from propensity.features.pipeline import connect, raw_anomalies
 from tests.conftest import copy_workspace
 
 runner = CliRunner()
@@ -108,3 +109,58 @@ def test_non_finite_or_absurd_raw_amounts_are_refused(raw_only: Workspace, value
     amounts[0] = value
     pq.write_table(table.set_column(table.schema.get_field_index("amount"), "amount", pa.array(amounts)), path)
     _refused(raw_only, ["features", "build"], "raw table 'orders' has values that are NaN, infinite or beyond")
+
+
+@pytest.mark.parametrize("year", [2200, 1970])
+def test_raw_dates_out_of_range_are_refused(raw_only: Workspace, year: int) -> None:
+    path = sorted((raw_only.raw_dir / "orders").glob("*.parquet"))[0]
+    table = pq.read_table(path)
+    stamps = table.column("ordered_at").to_pylist()
+    stamps[0] = stamps[0].replace(year=year)
+    column = pa.array(stamps, type=table.schema.field("ordered_at").type)
+    pq.write_table(table.set_column(table.schema.get_field_index("ordered_at"), "ordered_at", column), path)
+    _refused(raw_only, ["features", "build"], "raw table 'orders' has timestamps outside 1990-01-01 .. ")
+    _refused(raw_only, ["features", "build"], "('ordered_at': 1 row(s))")
+
+
+def test_an_empty_raw_table_directory_is_refused(raw_only: Workspace) -> None:
+    for file in (raw_only.raw_dir / "sessions").iterdir():
+        file.unlink()
+    _refused(raw_only, ["features", "build"], f"raw table 'sessions' in {raw_only.raw_dir / 'sessions'} has no Parquet")
+
+
+@pytest.mark.parametrize("command", [["datagen", "--customers", "10"], ["features", "build"], ["sql", "SELECT 1"]])
+def test_a_workdir_that_is_a_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    file = tmp_path / "not-a-dir"
+    file.write_text("x")
+    by_option = runner.invoke(app, [*command, "--workdir", str(file)])
+    monkeypatch.setenv(WORKDIR_ENV, str(file))
+    by_env = runner.invoke(app, command)
+    for result in (by_option, by_env):
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"the workspace {file} (--workdir or $PROPENSITY_WORKDIR) is not a directory" in " ".join(
+            result.output.split()
+        )
+    assert file.read_text() == "x"
+
+
+def test_null_customers_repeated_orders_and_negative_amounts_are_counted(raw_only: Workspace) -> None:
+    before = raw_anomalies(connect(raw_only))
+    path = sorted((raw_only.raw_dir / "orders").glob("*.parquet"))[0]
+    table = pq.read_table(path)
+    customers, orders, amounts = (table.column(c).to_pylist() for c in ("customer_id", "order_id", "amount"))
+    customers[0], orders[2], amounts[3] = None, orders[1], -abs(amounts[3]) - 1
+    for name, values in (("customer_id", customers), ("order_id", orders), ("amount", amounts)):
+        column = pa.array(values, type=table.schema.field(name).type)
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    pq.write_table(table, path)
+
+    after = raw_anomalies(connect(raw_only))
+    grown = {kind: n - before.get(kind, 0) for kind, n in after.items()}
+    assert grown == {
+        "orders: rows without customer_id": 1,
+        "orders: extra rows of a repeated order_id": 1,
+        "orders: negative amount": 1,
+    }

@@ -3,6 +3,7 @@ message naming the file and the fix, writes nothing, and works again once the da
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -86,3 +87,28 @@ def test_a_raw_table_of_another_schema_is_refused_before_anything_is_written(
     code, output = _invoke(ws, "features", "build")
     assert code == 2 and message in output and str(part) in output and "propensity datagen" in output
     assert _files(ws.offline_dir) == before
+
+
+def test_a_missing_month_or_file_is_refused_naming_the_view_and_month(ws: Workspace) -> None:
+    months = sorted(p for p in view_dir(ws, "category_spend").iterdir() if p.is_dir())
+    shutil.rmtree(months[2])
+    lost = sorted(months[4].glob("*.parquet"))[0]
+    lost.unlink()
+
+    for args in (["features", "check"], ["training-set"]):
+        code, output = _invoke(ws, *args)
+        assert code != 0, (args, output)
+        assert "'category_spend'" in output and f"month {months[2].name}" in output, (args, output)
+        assert f"month {months[4].name} ({lost.name})" in output, (args, output)
+    assert not (ws.training_sets_dir / "propensity_v1").exists()
+
+    build_features(ws)  # a full build republishes every month
+    code, output = _invoke(ws, "features", "check")
+    assert code == 0, output
+
+
+def test_a_truncated_offline_file_fails_features_check_in_one_line(ws: Workspace) -> None:
+    damaged = sorted(view_dir(ws, "customer_rfm").glob("*/*.parquet"))[1]
+    damaged.write_bytes(damaged.read_bytes()[:500])
+    code, output = _invoke(ws, "features", "check")
+    assert code != 0 and f"{damaged} is damaged" in output, output
