@@ -71,8 +71,11 @@ class Shell:
         try:
             for statement in self.views.statements(sql):
                 with self.views.stoppable():
-                    relation = self.views.query(statement.query)
-                    write_result(relation, self.fmt, console=self.console, max_rows=self.max_rows)
+                    self.views.interruptible(
+                        lambda query=statement.query: write_result(
+                            self.views.query(query), self.fmt, console=self.console, max_rows=self.max_rows
+                        )
+                    )
         except (QueryError, ValueError) as error:
             self.failures += 1
             self.errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)

@@ -24,9 +24,11 @@ read its result, under :meth:`WorkspaceViews.stoppable` to get a :class:`QueryEr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -37,6 +39,8 @@ from propensity.config import Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.features.schemas import SCORES_VIEW
 from training.registry import ModelRegistry
+
+T = TypeVar("T")
 
 READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 SCORE_COLUMNS_NOT_CATEGORIES = ("customer_id", "event_timestamp", "created_at", "model_versions", "scoring_run")
@@ -99,6 +103,30 @@ class WorkspaceViews:
         for statement in statements:
             _check_reads(statement)
         return statements
+
+    def interruptible(self, work: Callable[[], T]) -> T:
+        """``work()`` (a statement run and its result read), in a thread of its own so that Ctrl-C in this one
+        always reaches it: DuckDB does not look at Python's signals while it reads a result."""
+        outcome: dict[str, object] = {}
+
+        def run() -> None:
+            try:
+                outcome["value"] = work()
+            except BaseException as error:
+                outcome["error"] = error
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+        except KeyboardInterrupt:
+            self.con.interrupt()
+            worker.join()
+            raise
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return outcome["value"]  # type: ignore[return-value]
 
     @contextmanager
     def stoppable(self) -> Iterator[None]:

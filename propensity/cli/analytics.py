@@ -153,7 +153,9 @@ def _emit(
     try:
         views = WorkspaceViews(ws, timeout)
         with views.stoppable():
-            rows = write_result(result(views), fmt, out=out, console=results, max_rows=max_rows)
+            rows = views.interruptible(
+                lambda: write_result(result(views), fmt, out=out, console=results, max_rows=max_rows)
+            )
     except (QueryError, ValueError, duckdb.Error) as error:
         fail(str(error))
     if out is not None:
