@@ -45,7 +45,7 @@ from propensity.config import Workspace
 from propensity.datagen.output import check_raw_files, read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
 from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
-from propensity.features.embedding import customer_embeddings, embed_products
+from propensity.features.embedding import check_descriptions, customer_embeddings, embed_products
 from propensity.features.schemas import dataset_schemas
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
@@ -167,6 +167,7 @@ def build_features(
     if as_of is not None and as_of <= first:
         raise ValueError(f"--as-of {as_of} is before the data (first event on {first}): pick a later date")
     check_raw_values(con)
+    check_descriptions(con)
     with FileLock(ws.offline_dir / ".build.lock"):
         products = embed_products(ws)
         buckets = _layout_buckets(ws, con, config.buckets)
