@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 import ray
 import ray.data
@@ -12,9 +14,25 @@ import ray.data
 def ensure_ray() -> None:
     """Connect to Ray once per process: ``RAY_ADDRESS`` when set (an existing cluster; ``auto`` finds the one
     started on this machine), else a new local instance of this process's own. Ray alone would join whatever
-    cluster last started on the machine, another user's job included."""
+    cluster last started on the machine, another user's job included. A local instance's processes end with this
+    process, even when it is killed (:mod:`propensity.ray_reaper`)."""
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, log_to_driver=False)
+        address = os.environ.get("RAY_ADDRESS") or "local"
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        if address == "local":
+            _start_reaper()
+
+
+def _start_reaper() -> None:
+    """The watcher that kills this process's Ray processes once it is gone (in a session of its own, so a
+    Ctrl-C or a kill of the driver's process group leaves it to do that)."""
+    subprocess.Popen(
+        [sys.executable, "-m", "propensity.ray_reaper", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def cluster_cpus() -> int:

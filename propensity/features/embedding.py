@@ -29,6 +29,7 @@ from propensity.raysession import cluster_cpus
 from propensity.storage import staged_directory
 
 BATCH_SIZE = 128
+MAX_DESCRIPTION_BYTES = 65_536  # the model reads all of a text (512-token windows): time grows with its length
 
 
 @ray.remote(num_cpus=1)
@@ -93,6 +94,21 @@ def embed_products(ws: Workspace) -> pa.Table:
         for embedder in embedders:  # their CPUs go back to the build's other Ray work
             ray.kill(embedder)
     return _latest(pq.read_table(target), products)
+
+
+def check_descriptions(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse product descriptions (relation ``raw_products``) longer than ``MAX_DESCRIPTION_BYTES`` in UTF-8,
+    naming the products."""
+    long = con.execute(
+        "SELECT count(*), list(product_id ORDER BY product_id)[:5] FROM raw_products "
+        "WHERE octet_length(encode(description)) > ?",
+        [MAX_DESCRIPTION_BYTES],
+    ).fetchall()[0]
+    if long[0]:
+        raise ValueError(
+            f"raw table 'products', column 'description': {long[0]:,} description(s) longer than "
+            f"{MAX_DESCRIPTION_BYTES:,} bytes (product_id {', '.join(map(str, long[1]))}); shorten them at the source"
+        )
 
 
 def _latest(embeddings: pa.Table, products: pa.Table) -> pa.Table:

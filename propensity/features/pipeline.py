@@ -46,7 +46,7 @@ from propensity.config import Workspace
 from propensity.datagen.output import check_raw_files, read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
 from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
-from propensity.features.embedding import customer_embeddings, embed_products
+from propensity.features.embedding import check_descriptions, customer_embeddings, embed_products
 from propensity.features.manifest import check_published, record_month, record_months
 from propensity.features.schemas import dataset_schemas
 from propensity.features.sql import daily_facts, profile_query, windowed_query
@@ -219,6 +219,7 @@ def build_features(
     if as_of is not None and as_of <= first:
         raise ValueError(f"--as-of {as_of} is before the data (first event on {first}): pick a later date")
     check_raw_values(con)
+    check_descriptions(con)
     anomalies = raw_anomalies(con)
     with FileLock(ws.offline_dir / ".build.lock"):
         products = embed_products(ws)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import WORKDIR_ENV, Workspace
+from propensity.features.embedding import MAX_DESCRIPTION_BYTES
 from propensity.features.pipeline import connect, raw_anomalies
 from tests.conftest import copy_workspace
 
@@ -45,6 +46,8 @@ def _refused(ws: Workspace, args: list[str], message: str) -> None:
     [
         (["datagen", "--customers", "0"], "customers: Input should be greater than or equal to 1 (got 0)"),
         (["datagen", "--customers", "many"], "Invalid value for '--customers'"),
+        (["datagen", "--customers", "99999999999999999999"], "customers: Input should be less than or equal to"),
+        (["datagen", "--start", "2000-01-01", "--end", "2200-01-01"], "more than 3,660 days after start"),
         (["datagen", "--start", "2025-13-01"], "month value is outside expected range"),
         (["datagen", "--end", "2023-01-01"], "must be after start"),
         (["datagen", "--source", HOSTILE], f"unknown source {HOSTILE!r}"),
@@ -164,3 +167,15 @@ def test_null_customers_repeated_orders_and_negative_amounts_are_counted(raw_onl
         "orders: extra rows of a repeated order_id": 1,
         "orders: negative amount": 1,
     }
+
+
+def test_a_description_beyond_the_embedding_bound_is_refused(raw_only: Workspace) -> None:
+    path = raw_only.raw_dir / "products" / "part-00000.parquet"
+    table = pq.read_table(path)
+    descriptions = table.column("description").to_pylist()
+    descriptions[1] = "é" * (MAX_DESCRIPTION_BYTES // 2 + 1)  # two bytes each in UTF-8: one byte too many
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("description"), "description", pa.array(descriptions)), path
+    )
+    product = table.column("product_id")[1].as_py()
+    _refused(raw_only, ["features", "build"], f"longer than {MAX_DESCRIPTION_BYTES:,} bytes (product_id {product})")
