@@ -190,8 +190,9 @@ def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
 def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection in UTC with a ``raw_<table>`` view per raw table (no progress bar of DuckDB's own on
     the terminal: the commands show their progress)."""
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     for name in RAW_SCHEMAS:
         path = str(ws.raw_dir / name / "*.parquet").replace("'", "''")
         con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet('{path}')")
