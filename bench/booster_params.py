@@ -1,11 +1,12 @@
-"""Compare booster parameter sets on a workspace's training set: test ROC AUC and boosting time per category.
+r"""Compare booster parameter sets on a workspace's training set: test ROC AUC and boosting time per category.
 
 One process reads the training set once (``training.trainer.load_splits``), quantizes the train and validation
 matrices once, then fits every category with each parameter set in turn (plain ``xgboost.train`` on both threads,
 early stopping as in training), scoring the test split. The parameter sets share the bins, so only the boosting
 is timed. Each set is a JSON object of ``BoosterParams`` fields overriding the defaults; ``{}`` is the defaults.
 
-    python bench/booster_params.py --workdir data '[{"max_depth": 6, "subsample": 0.8, "early_stopping_rounds": 20}, {}]'
+    python bench/booster_params.py --workdir data \
+        '[{"max_depth": 6, "subsample": 0.8, "early_stopping_rounds": 20}, {}]'
 
 The last line is ``median_auc=<first set>,<second set>,...``.
 """
