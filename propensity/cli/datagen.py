@@ -48,7 +48,10 @@ def datagen(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing raw tables.")] = False,
 ) -> None:
     """Write the raw tables (customers, products, orders, sessions, emails, ...) as Parquet."""
-    ws = writing_workspace(ctx, workdir)
+    if workers < 0:
+        fail(f"workers must be >= 0 (got {workers})")
+    raw_config(source, customers=customers, start=start, end=end, seed=seed, categories=categories)  # options first
+    ws = writing_workspace(ctx, workdir)  # a refused command creates no workspace
     rows = write_raw(
         ws, source, customers=customers, start=start, end=end, seed=seed, categories=categories,
         workers=workers, overwrite=overwrite,
@@ -76,8 +79,6 @@ def write_raw(
     ``progress`` (default: a progress bar of its own)."""
     from propensity.storage import OutputExistsError, ensure_writable
 
-    if workers < 0:
-        fail(f"workers must be >= 0 (got {workers})")
     config = raw_config(source, customers=customers, start=start, end=end, seed=seed, categories=categories)
     try:
         ensure_writable(ws.raw_dir, overwrite=overwrite)

@@ -43,13 +43,14 @@ def build(
     (product text embeddings run on Ray)."""
     from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
 
-    ws = writing_workspace(ctx, workdir)
-    day = parse_date(as_of, "--as-of")
+    day = parse_date(as_of, "--as-of")  # options first: a refused command creates no workspace
     try:
         config = BuildConfig(cadence_days=cadence_days, buckets=buckets)
-        views = workspace_catalog(ws)
     except ValidationError as error:
         fail(describe_validation_error(error))
+    ws = writing_workspace(ctx, workdir)
+    try:
+        views = workspace_catalog(ws)
     except (ValueError, FileNotFoundError) as error:
         fail(str(error))
     log = use_ray(ctx, ws, ray_address)

@@ -45,7 +45,6 @@ def train(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Train one XGBoost model per category on the workspace's labels, register them, promote the winners."""
-    ws = writing_workspace(ctx, workdir)
     wanted = name_list(categories)
     try:
         config = TrainConfig(
@@ -53,6 +52,7 @@ def train(
         )
     except ValidationError as error:
         fail(describe_validation_error(error))
+    ws = writing_workspace(ctx, workdir)  # after the options: a refused command creates no workspace
     needs.require(ws, needs.labels, needs.registry)
     log = use_ray(ctx, ws, ray_address)
     with ray_failures("train", log):

@@ -47,13 +47,13 @@ def score(
 ) -> None:
     """Score every eligible customer with each category's production model and publish the scores as the
     `customer_propensity` Feast view (offline; online too when the date is the latest scored)."""
-    ws = writing_workspace(ctx, workdir)
     wanted = name_list(categories)
     day = parse_date(as_of, "--as-of")
     try:
         config = ScoreConfig(as_of=day, categories=wanted, workers=workers, max_psi=max_psi)
     except ValidationError as error:
         fail(describe_validation_error(error))
+    ws = writing_workspace(ctx, workdir)  # after the options: a refused command creates no workspace
     needs.require(ws, needs.registry)
     log = use_ray(ctx, ws, ray_address)
     with ray_failures("score", log):

@@ -44,7 +44,6 @@ def labels(
     """Label every eligible customer at each cutoff: did they buy in each category within the horizon?"""
     from training.labels import build_labels
 
-    ws = writing_workspace(ctx, workdir)
     try:
         config = LabelConfig(
             cadence=cadence,
@@ -54,6 +53,12 @@ def labels(
             first=date.fromisoformat(first) if first else None,
             last=date.fromisoformat(last) if last else None,
         )
+    except ValidationError as error:
+        fail(describe_validation_error(error))
+    except ValueError as error:
+        fail(str(error))
+    ws = writing_workspace(ctx, workdir)  # after the options: a refused command creates no workspace
+    try:
         report = build_labels(ws, config)
     except ValidationError as error:
         fail(describe_validation_error(error))

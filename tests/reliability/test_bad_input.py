@@ -179,3 +179,21 @@ def test_a_description_beyond_the_embedding_bound_is_refused(raw_only: Workspace
     )
     product = table.column("product_id")[1].as_py()
     _refused(raw_only, ["features", "build"], f"longer than {MAX_DESCRIPTION_BYTES:,} bytes (product_id {product})")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["datagen", "--customers", "0"],
+        ["datagen", "--workers", "-1"],
+        ["features", "build", "--as-of", "2025-13-01"],
+        ["labels", "--cadence", "yearly"],
+        ["train", "--workers", "0"],
+        ["score", "--as-of", "tomorrow"],
+    ],
+)
+def test_a_writer_with_bad_options_creates_no_workspace(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "new-workspace"
+    result = runner.invoke(app, [*command, "--workdir", str(missing)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert not missing.exists()
