@@ -111,45 +111,41 @@ def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
 def check_raw_values(con: duckdb.DuckDBPyConnection) -> None:
     """Refuse raw numbers that would poison the features: NaN, infinities or magnitudes beyond ``MAX_RAW_VALUE``
     (a unit or parsing error upstream), with the table, the column and how many."""
-    for name, schema in RAW_SCHEMAS.items():
-        numeric = [f.name for f in schema if pa.types.is_floating(f.type)]
-        if not numeric:
-            continue
-        counts = con.execute(
-            "SELECT "
-            + ", ".join(f'count(*) FILTER (NOT (abs("{c}") <= {MAX_RAW_VALUE}))' for c in numeric)
-            + f" FROM raw_{name}"
-        ).fetchall()[0]
-        bad = {column: n for column, n in zip(numeric, counts, strict=True) if n}
-        if bad:
-            detail = ", ".join(f"{column!r}: {n:,}" for column, n in bad.items())
-            raise ValueError(
-                f"raw table {name!r} has values that are NaN, infinite or beyond ±{MAX_RAW_VALUE:.0e} ({detail}); "
-                "fix them at the source (nulls are allowed for unknown values)"
-            )
+    for name, bad in _rows_failing(con, pa.types.is_floating, 'NOT (abs("{c}") <= ' + f"{MAX_RAW_VALUE})", []):
+        detail = ", ".join(f"{column!r}: {n:,}" for column, n in bad.items())
+        raise ValueError(
+            f"raw table {name!r} has values that are NaN, infinite or beyond ±{MAX_RAW_VALUE:.0e} ({detail}); "
+            "fix them at the source (nulls are allowed for unknown values)"
+        )
 
 
 def check_raw_dates(con: duckdb.DuckDBPyConnection) -> None:
     """Refuse raw timestamps before ``FIRST_RAW_DATE`` or after tomorrow (a clock, unit or parsing error upstream:
     one such row would make a build plan snapshots over centuries), with the table, the column and how many."""
     latest = datetime.now(UTC).date() + timedelta(days=1)
+    outside = '"{c}"::DATE < ? OR "{c}"::DATE > ?'
+    for name, bad in _rows_failing(con, pa.types.is_timestamp, outside, [FIRST_RAW_DATE, latest]):
+        detail = ", ".join(f"{column!r}: {n:,} row(s)" for column, n in bad.items())
+        raise ValueError(
+            f"raw table {name!r} has timestamps outside {FIRST_RAW_DATE} .. {latest} ({detail}); "
+            "fix them at the source (nulls are allowed for unknown times)"
+        )
+
+
+def _rows_failing(
+    con: duckdb.DuckDBPyConnection, kind: Callable[[pa.DataType], bool], condition: str, params: list[object]
+) -> Iterator[tuple[str, dict[str, int]]]:
+    """Per raw table, the columns of ``kind`` with rows matching ``condition`` (``{c}`` names the column; it takes
+    ``params``) and how many; tables without such rows are left out. One scan per table."""
     for name, schema in RAW_SCHEMAS.items():
-        stamps = [f.name for f in schema if pa.types.is_timestamp(f.type)]
-        if not stamps:
+        columns = [f.name for f in schema if kind(f.type)]
+        if not columns:
             continue
-        counts = con.execute(
-            "SELECT "
-            + ", ".join(f'count(*) FILTER ("{c}"::DATE < ? OR "{c}"::DATE > ?)' for c in stamps)
-            + f" FROM raw_{name}",
-            [FIRST_RAW_DATE, latest] * len(stamps),
-        ).fetchall()[0]
-        bad = {column: n for column, n in zip(stamps, counts, strict=True) if n}
+        filters = ", ".join(f"count(*) FILTER ({condition.format(c=c)})" for c in columns)
+        counts = con.execute(f"SELECT {filters} FROM raw_{name}", params * len(columns)).fetchall()[0]
+        bad = {column: n for column, n in zip(columns, counts, strict=True) if n}
         if bad:
-            detail = ", ".join(f"{column!r}: {n:,} row(s)" for column, n in bad.items())
-            raise ValueError(
-                f"raw table {name!r} has timestamps outside {FIRST_RAW_DATE} .. {latest} ({detail}); "
-                "fix them at the source (nulls are allowed for unknown times)"
-            )
+            yield name, bad
 
 
 def raw_anomalies(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -28,7 +28,14 @@ def ws(small_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def _snapshot(root: Path) -> dict[Path, int]:
-    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
+    """Every data file of the workspace with its mtime (a command's own log in reports/logs is not data: a
+    refused command that had started Ray keeps Ray's messages there)."""
+    logs = root / "reports" / "logs"
+    return {
+        p: p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(".lock") and not p.is_relative_to(logs)
+    }
 
 
 def _refused(ws: Workspace, args: list[str], message: str) -> None:
