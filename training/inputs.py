@@ -1,6 +1,6 @@
 """What a workspace's training set is joined from, as one digest: the labels' files, the feature service and its
-views as registered in Feast (their specs: features, ttl, source path), and the files of those views in the
-offline store. A training set written with the digest of the current inputs is still current, and ``propensity
+views as registered in Feast (their specs: features, ttl, source path within the workspace), and the files of
+those views in the offline store. A training set written with the digest of the current inputs is still current, and ``propensity
 train`` trains on it instead of joining again.
 
 The digest is computed before the join and recorded in the written directory (``_inputs.json``; readers skip
@@ -37,7 +37,11 @@ def inputs_digest(ws: Workspace, feature_service: str) -> str | None:
     digest = hashlib.sha256(service.to_proto().spec.SerializeToString(deterministic=True))
     for projection in sorted(service.feature_view_projections, key=lambda p: p.name):
         view = store.get_feature_view(projection.name)
-        digest.update(view.to_proto().spec.SerializeToString(deterministic=True))
+        spec = view.to_proto().spec
+        source = spec.batch_source.file_options
+        if Path(source.uri).is_relative_to(ws.root):  # a copied or moved workspace keeps a current set current
+            source.uri = str(Path(source.uri).relative_to(ws.root))
+        digest.update(spec.SerializeToString(deterministic=True))
         digest.update(json.dumps(local_files(view_dir(ws, view.name)), sort_keys=True).encode())
     digest.update(json.dumps(local_files(ws.labels_dir), sort_keys=True).encode())
     return digest.hexdigest()
