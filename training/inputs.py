@@ -1,7 +1,7 @@
 """What a workspace's training set is joined from, as one digest: the labels' files, the feature service and its
 views as registered in Feast (their specs: features, ttl, source path within the workspace), and the files of
-those views in the offline store. A training set written with the digest of the current inputs is still current, and ``propensity
-train`` trains on it instead of joining again.
+those views in the offline store. A training set written with the digest of the current inputs is still current,
+and ``propensity train`` trains on it instead of joining again.
 
 The digest is computed before the join and recorded in the written directory (``_inputs.json``; readers skip
 files starting with ``_``) after its rename, so a training set whose inputs changed during the join, or that was
