@@ -34,17 +34,26 @@ def inputs_digest(ws: Workspace, feature_service: str) -> str | None:
         service = store.get_feature_service(feature_service)
     except FeastObjectNotFoundException:
         return None
-    digest = hashlib.sha256(service.to_proto().spec.SerializeToString(deterministic=True))
+    spec = service.to_proto().spec
+    for projection in spec.features:
+        _within_workspace(projection.batch_source, ws)
+    digest = hashlib.sha256(spec.SerializeToString(deterministic=True))
     for projection in sorted(service.feature_view_projections, key=lambda p: p.name):
         view = store.get_feature_view(projection.name)
         spec = view.to_proto().spec
-        source = spec.batch_source.file_options
-        if Path(source.uri).is_relative_to(ws.root):  # a copied or moved workspace keeps a current set current
-            source.uri = str(Path(source.uri).relative_to(ws.root))
+        _within_workspace(spec.batch_source, ws)
         digest.update(spec.SerializeToString(deterministic=True))
         digest.update(json.dumps(local_files(view_dir(ws, view.name)), sort_keys=True).encode())
     digest.update(json.dumps(local_files(ws.labels_dir), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _within_workspace(source: object, ws: Workspace) -> None:
+    """Name a registered source (a DataSource proto) by its path within the workspace, so that a copied or moved
+    workspace keeps a current training set current."""
+    options = source.file_options  # type: ignore[attr-defined]
+    if options.uri and Path(options.uri).is_relative_to(ws.root):
+        options.uri = str(Path(options.uri).relative_to(ws.root))
 
 
 def record_inputs(training_set: Path, digest: str | None) -> None:
