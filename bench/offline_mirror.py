@@ -24,9 +24,9 @@ from _measure import measure, median_of  # bench/ is first on sys.path when run 
 # ... and its training.py would hide the `training` package: drop the directory once _measure is in.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from propensity.cli.feast import run_feast  # noqa: E402
 from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace  # noqa: E402
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
+from propensity.features.feast_cli import run_feast  # noqa: E402
 from propensity.features.pipeline import build_features  # noqa: E402
 from propensity.offline_mirror import sync_offline  # noqa: E402
 from training.labels import build_labels  # noqa: E402

@@ -38,9 +38,9 @@ from _measure import Measurement, measure, median_of  # bench/ is first on sys.p
 # ... and its training.py would hide the `training` package: drop the directory once _measure is in.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from propensity.cli.feast import run_feast  # noqa: E402
 from propensity.config import Workspace  # noqa: E402
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
+from propensity.features.feast_cli import run_feast  # noqa: E402
 from propensity.features.pipeline import build_features  # noqa: E402
 
 SERVICE = "propensity_v1"

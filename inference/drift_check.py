@@ -20,13 +20,14 @@ import pyarrow.compute as pc
 import ray
 
 from inference.scorer import ScoringModel
+from propensity.errors import ConflictError
 
 REPORT_SCHEMA = pa.schema(
     [("training_run", pa.string()), ("categories", pa.string()), ("feature", pa.string()), ("psi", pa.float64())]
 )
 
 
-class DriftError(ValueError):
+class DriftError(ConflictError):
     """Input features drifted past the threshold; nothing of the run is published."""
 
 
@@ -74,5 +75,5 @@ def check_drift(report: pa.Table, max_psi: float, where: Path) -> None:
     raise DriftError(
         f"input drift blocks the push: {over.num_rows} feature(s) have PSI above {max_psi:g} against their "
         f"training data, worst: {detail}; nothing was published. The full report is in {where}; check the "
-        "feature pipeline, retrain, or rerun with a higher --max-psi (inf: report only)"
+        "feature pipeline, retrain, or rerun with a higher `max_psi` (inf: report only)"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from feast import FeatureStore
 
 from inference.scorer import ScoringModel
+from propensity.errors import BadInputError, NotThereYetError
 from training.registry import ModelRegistry
 from training.resolve import resolve_plan
 
@@ -14,10 +15,10 @@ def production_models(registry: ModelRegistry, store: FeatureStore, categories: 
     whose features differ from its feature service's (see ``RegisteredModel.check_features``)."""
     available = [c for c in registry.categories() if registry.production(c) is not None]
     if not available:
-        raise ValueError(f"no production model in {registry.root}: run `propensity train` first")
+        raise NotThereYetError(f"no production model in {registry.root}: run `propensity train` first")
     unknown = sorted(set(categories or ()) - set(available))
     if unknown:
-        raise ValueError(f"no production model for {', '.join(unknown)}; these have one: {', '.join(available)}")
+        raise BadInputError(f"no production model for {', '.join(unknown)}; these have one: {', '.join(available)}")
     service_features: dict[str, list[str]] = {}
     models = []
     for category in sorted(set(categories or available)):

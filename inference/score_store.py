@@ -25,6 +25,7 @@ from feast.data_source import PushMode
 from filelock import FileLock, Timeout
 
 from propensity.config import Workspace
+from propensity.errors import ConflictError
 from propensity.features.definitions import SCORES_PUSH_SOURCE, SCORES_VIEW
 from propensity.features.pipeline import view_dir
 from propensity.offline_mirror import sync_offline
@@ -35,7 +36,7 @@ PUSH_ROWS = 50_000  # rows per Feast push call (bounds memory; each call costs a
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class ScoresLockedError(RuntimeError):
+class ScoresLockedError(ConflictError):
     """Another scoring run holds the workspace's scores lock."""
 
 

@@ -31,6 +31,7 @@ from inference.models import production_models
 from inference.score_store import ScoreStore
 from inference.scorer import ScoringModel, score_dataset
 from propensity.config import Workspace
+from propensity.errors import BadInputError, NotThereYetError
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import connect, data_range
 from propensity.offline_mirror import sync_offline
@@ -43,7 +44,7 @@ from training.training_set import build_training_set
 NOT_SCORES = ("model_versions", "scoring_run")
 
 
-class ScoreError(ValueError):
+class ScoreError(BadInputError):
     """The scores of a run are not one probability per customer and model; nothing of the run is published."""
 
 
@@ -72,9 +73,9 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
     service = _one_service(models)
     unprofiled = [f"{m.category} v{m.version}" for m in models if m.profile is None]
     if unprofiled and math.isfinite(config.max_psi):
-        raise ValueError(
+        raise BadInputError(
             f"{', '.join(unprofiled)} ha{'s' if len(unprofiled) == 1 else 've'} no drift reference (registered "
-            "before drift checks existed): retrain, or score with --max-psi inf to skip the drift check"
+            "before drift checks existed): retrain, or score with `max_psi` inf to skip the drift check"
         )
     con = connect(ws)
     as_of = _as_of(config.as_of, *data_range(con))
@@ -92,7 +93,7 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
         )
         customers = pq.read_metadata(entities).num_rows
         if customers == 0:
-            raise ValueError(f"no customer was active in the {config.eligibility_days} days before {as_of}")
+            raise BadInputError(f"no customer was active in the {config.eligibility_days} days before {as_of}")
 
         def write(directory: Path) -> int:
             joined = build_training_set(ws.feature_repo, entities, service, presorted=True)
@@ -136,7 +137,9 @@ def score_columns(store: FeatureStore) -> list[str]:
     try:
         view = store.get_feature_view(SCORES_VIEW)
     except FeatureViewNotFoundException:
-        raise ValueError(f"the Feast registry has no {SCORES_VIEW!r} view: run `propensity features apply`") from None
+        raise NotThereYetError(
+            f"the Feast registry has no {SCORES_VIEW!r} view: run `propensity features apply`"
+        ) from None
     return [field.name for field in view.features if field.name not in NOT_SCORES]
 
 
@@ -144,9 +147,9 @@ def _one_service(models: list[ScoringModel]) -> str:
     """The feature service every model reads (one run joins one service)."""
     services = sorted({m.feature_service for m in models})
     if len(services) > 1:
-        raise ValueError(
+        raise BadInputError(
             f"the production models read different feature services ({', '.join(services)}); score them in "
-            "separate runs with --categories"
+            "separate runs with `categories`"
         )
     return services[0]
 
@@ -156,5 +159,5 @@ def _as_of(wanted: date | None, first: date, last: date) -> date:
     end = last + timedelta(days=1)
     day = wanted or end
     if not first < day <= end:
-        raise ValueError(f"--as-of {day} is outside the data: pick a date after {first} and up to {end}")
+        raise BadInputError(f"`as_of` {day} is outside the data: pick a date after {first} and up to {end}")
     return day

@@ -8,6 +8,8 @@ from __future__ import annotations
 class PropensityError(Exception):
     """Root of every error the project raises on purpose."""
 
+    exit_code = 2  # of the command that stops on it
+
 
 class BadInputError(PropensityError, ValueError):
     """An option, setting or input file is wrong."""

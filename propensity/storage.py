@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from propensity.errors import ConflictError, DamagedDataError
+
 PARQUET_MAGIC = b"PAR1"  # the first and last four bytes of every Parquet file
 
 
@@ -85,7 +87,7 @@ def _start_time(pid: int) -> int:
     return round(psutil.Process(pid).create_time())
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(ConflictError, FileExistsError):
     """The output holds data and the caller did not ask to overwrite it."""
 
 
@@ -94,7 +96,7 @@ def is_nonempty_dir(path: Path) -> bool:
     return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
 
-def ensure_writable(target: Path, *, overwrite: bool, hint: str = "pass --overwrite") -> None:
+def ensure_writable(target: Path, *, overwrite: bool, hint: str = "pass `overwrite`") -> None:
     """Refuse, before any work starts, to write into a non-empty ``target`` unless ``overwrite``."""
     if target.exists() and not target.is_dir():
         raise OutputExistsError(f"{target} is not a directory (a file, device or pipe); give a directory path")
@@ -216,7 +218,7 @@ def parquet_shape(path: Path) -> tuple[int, int]:
     return sum(f.num_rows for f in footers), footers[0].num_columns if footers else 0
 
 
-class DamagedFileError(ValueError):
+class DamagedFileError(DamagedDataError):
     """A Parquet file is truncated or is not Parquet at all."""
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from propensity.config import Workspace
+from propensity.errors import ConflictError
 from propensity.storage import Aside, atomic_file, parse_aside
 
 LOCK_FILE = ".lock"
@@ -38,7 +39,7 @@ PUSHING = ".pushing"  # the score store's marker of a staged date whose online p
 SCAN_DEPTH = 2  # levels searched below each of the workspace's own directories (aside names sit beside targets)
 
 
-class WorkspaceBusyError(RuntimeError):
+class WorkspaceBusyError(ConflictError):
     """Another process is writing to the workspace."""
 
 
@@ -76,7 +77,7 @@ class WorkspaceLock:
         except (OSError, ValueError, KeyError):
             who = "another propensity command"
         return (
-            f"the workspace {self.ws.root} is in use by {who}; wait for it to finish, or use another --workdir "
+            f"the workspace {self.ws.root} is in use by {who}; wait for it to finish, or use another `workdir` "
             f"(only one command writes to a workspace at a time)"
         )
 

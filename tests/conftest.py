@@ -16,11 +16,11 @@ import duckdb
 import pytest
 from ray.cluster_utils import Cluster
 
-from propensity.cli.feast import run_feast
 from propensity.config import WORKDIR_ENV, Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
 from propensity.features.embedding import product_embeddings_dir
+from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import BuildConfig, build_features
 from tests.analytics.known import KnownWorkspace, known_workspace
 

@@ -11,9 +11,9 @@ import pytest
 from feast import FeatureStore
 from pydantic import ValidationError
 
-from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
+from propensity.features.feast_cli import materialize_args, run_feast
 from propensity.features.governance import check_store
 from propensity.offline_mirror import MANIFEST, plan_sync, sync_offline
 from propensity.storage import parquet_shape

@@ -32,6 +32,7 @@ from ray.train.xgboost import XGBoostTrainer
 from ray.util.queue import Queue
 
 from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
+from propensity.errors import BadInputError
 from propensity.raysession import cluster_cpus, worker_threads
 from training.booster import BoosterParams, positive_weight, predict_proba
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
@@ -121,7 +122,7 @@ def _layout(source: pads.Dataset, features: list[str], where: pads.Expression) -
         if batch.num_rows and all(batch.column(name).null_count < batch.num_rows for name in arrays):
             sample = MatrixLayout.of(pa.Table.from_batches([batch]), features)
             return sample.with_vocabularies(source.to_table(columns=strings, filter=where))
-    raise ValueError(f"no row of the train split has every array feature ({', '.join(arrays)}) set")
+    raise BadInputError(f"no row of the train split has every array feature ({', '.join(arrays)}) set")
 
 
 def _train(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from propensity.config import Workspace
+from propensity.errors import BadInputError, NotThereYetError
 from propensity.features.pipeline import GRID_ANCHOR, connect, data_range, workspace_catalog
 from propensity.storage import staged_directory, write_parquet
 from training.config import LabelConfig
@@ -72,7 +73,7 @@ def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelRepor
     start, last_event = data_range(con)
     cutoffs = cutoff_dates(config, start, last_event + timedelta(days=1))
     if not cutoffs:
-        raise ValueError(
+        raise BadInputError(
             f"no cutoff fits the data ({start} to {last_event}): a label window of {config.horizon_days} days "
             f"after {config.min_history_days} days of history needs more data; shorten them or widen first/last"
         )
@@ -90,7 +91,7 @@ def read_definition(ws: Workspace) -> dict[str, object]:
     """The workspace's label definition (cadence, horizon, cutoffs), as :func:`build_labels` wrote it."""
     path = ws.labels_dir / DEFINITION_FILE
     if not path.is_file():
-        raise ValueError(f"no labels in {ws.labels_dir}: run `propensity labels` first")
+        raise NotThereYetError(f"no labels in {ws.labels_dir}: run `propensity labels` first")
     return json.loads(path.read_text())
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from propensity.errors import BadInputError
+
 
 @dataclass(frozen=True)
 class MatrixLayout:
@@ -120,10 +122,10 @@ def _width(column: pa.ChunkedArray, name: str) -> int:
         return 0
     lengths = pc.list_value_length(column).drop_null()
     if len(lengths) == 0:
-        raise ValueError(f"cannot tell the length of the array feature {name!r}: it has no values")
+        raise BadInputError(f"cannot tell the length of the array feature {name!r}: it has no values")
     bounds = pc.min_max(lengths)
     if bounds["min"].as_py() != bounds["max"].as_py():
-        raise ValueError(f"the array feature {name!r} holds arrays of different lengths")
+        raise BadInputError(f"the array feature {name!r} holds arrays of different lengths")
     return int(bounds["max"].as_py())
 
 
@@ -140,7 +142,7 @@ def _list_values(column: pa.ChunkedArray, width: int, name: str) -> np.ndarray:
     valid = pc.is_valid(lists).to_numpy(zero_copy_only=False)
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
     if np.any(lengths[valid] != width):
-        raise ValueError(f"the array feature {name!r} has values whose length is not {width}")
+        raise BadInputError(f"the array feature {name!r} has values whose length is not {width}")
     values = pc.cast(pc.list_flatten(lists), pa.float32()).to_numpy(zero_copy_only=False)
     out[valid] = values.reshape(-1, width)
     return out

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import pyarrow as pa
 
+from propensity.errors import BadInputError
+
 ENTITY_TIMESTAMP = "event_timestamp"
 
 
-class TrainingSetError(ValueError):
+class TrainingSetError(BadInputError):
     """A training set cannot be built from these inputs; the message says what is wrong and how to fix it."""
 
 

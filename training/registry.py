@@ -21,6 +21,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict
 
 from propensity.drift import DriftProfile
+from propensity.errors import BadInputError
 from propensity.storage import atomic_file, staged_directory
 from training.matrix import MatrixLayout
 
@@ -33,7 +34,7 @@ PROFILE_FILE = "drift_reference.parquet"
 PRODUCTION_FILE = "production.json"
 
 
-class FeatureMismatchError(ValueError):
+class FeatureMismatchError(BadInputError):
     """A model's features differ from the feature service it is asked to score."""
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from propensity.errors import BadInputError
 from training.plan import ENTITY_TIMESTAMP
 
 
@@ -42,18 +43,18 @@ def split_cutoffs(cutoffs: list[date], horizon_days: int, *, validation: int = 1
     """Split ``cutoffs`` by time: the last ``test`` for test, the ``validation`` before them, the rest for
     training, each earlier split keeping only cutoffs whose label window ends by the next split's start."""
     if validation < 1 or test < 1:
-        raise ValueError("the validation and test splits need at least one cutoff each")
+        raise BadInputError("the validation and test splits need at least one cutoff each")
     ordered = sorted(set(cutoffs))
     test_cutoffs = ordered[-test:]
     validation_cutoffs = _ending_by(ordered[:-test], test_cutoffs[0], horizon_days)[-validation:]
     if not validation_cutoffs:
-        raise ValueError(
+        raise BadInputError(
             f"{len(ordered)} cutoff(s) cannot make train, validation and test splits with a {horizon_days}-day "
             "label window: make labels over a longer period or at a finer cadence"
         )
     train_cutoffs = _ending_by([c for c in ordered if c < validation_cutoffs[0]], validation_cutoffs[0], horizon_days)
     if not train_cutoffs:
-        raise ValueError(
+        raise BadInputError(
             f"no cutoff is left for training before {validation_cutoffs[0]} (the validation split) with a "
             f"{horizon_days}-day label window: make labels over a longer period"
         )

@@ -35,6 +35,7 @@ from ray.util import ActorPool
 
 from propensity.config import Workspace
 from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
+from propensity.errors import BadInputError
 from propensity.offline_mirror import sync_offline
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
 from training import data_parallel
@@ -331,7 +332,7 @@ def _categories(ws: Workspace, wanted: list[str] | None) -> list[str]:
         return known
     unknown = [c for c in wanted if c not in known]
     if unknown:
-        raise ValueError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+        raise BadInputError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
                          f"the labels have: {', '.join(known)}")  # fmt: skip
     return sorted(set(wanted))
 

@@ -63,9 +63,9 @@ def build_training_set(
     the module docstring); ``progress`` is called with the rows joined so far as eager tasks finish.
     """
     if batch_rows < 1:
-        raise TrainingSetError(f"batch_rows must be at least 1, got {batch_rows}")
+        raise TrainingSetError(f"`batch_rows` must be at least 1, got {batch_rows}")
     if workers is not None and workers < 1:
-        raise TrainingSetError(f"workers must be at least 1, got {workers}")
+        raise TrainingSetError(f"`workers` must be at least 1, got {workers}")
     from feast import FeatureStore  # here, not at the top: the Ray workers importing this module never need Feast
 
     from training.resolve import resolve_plan

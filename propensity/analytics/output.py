@@ -1,7 +1,5 @@
-"""Query results out: a rich table on the terminal, or CSV, JSON or Parquet, streamed batch by batch.
-
-Values are shown verbatim: a table's cells and headers are plain text (never Rich markup or emoji codes), and
-JSON writes integers and decimals exactly (no float in between)."""
+"""Query results out as CSV, JSON or Parquet, streamed batch by batch; JSON writes integers and decimals exactly
+(no float in between). The terminal's tables are the command line's (:mod:`propensity.cli._results`)."""
 
 from __future__ import annotations
 
@@ -21,59 +19,24 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
-from rich.console import Console
-from rich.table import Column, Table
-from rich.text import Text
 
+from propensity.errors import BadInputError
 from propensity.storage import atomic_file
 
-Format = Literal["table", "csv", "json", "parquet"]
+FileFormat = Literal["csv", "json", "parquet"]
 BATCH_ROWS = 10_000
 
 
-def write_result(
-    relation: duckdb.DuckDBPyRelation,
-    fmt: Format,
-    *,
-    out: Path | None = None,
-    console: Console,
-    max_rows: int = 50,
-    title: str | None = None,
-) -> int | None:
-    """Write ``relation`` as ``fmt`` to ``out`` (atomically) or to stdout; a ``table`` shows the first ``max_rows``
-    rows on ``console``. Returns the rows written (None for a table, which does not count them all)."""
-    if fmt == "table":
-        if out is not None:
-            raise ValueError("--out needs --format csv, json or parquet")
-        console.print(rich_table(relation.limit(max_rows + 1).to_arrow_table(), max_rows, title))
-        return None
+def write_result(relation: duckdb.DuckDBPyRelation, fmt: FileFormat, *, out: Path | None = None) -> int:
+    """Write ``relation`` as ``fmt`` to ``out`` (atomically) or to stdout; returns the rows written."""
     if fmt == "parquet" and out is None:
-        raise ValueError("--format parquet needs --out PATH (Parquet is binary)")
+        raise BadInputError("`format` parquet needs `out` (Parquet is binary)")
     reader = relation.to_arrow_reader(BATCH_ROWS)
     with _destination(out) as sink:
         if fmt == "json":
             return _write_json(reader, sink)
         writer = pcsv.CSVWriter(sink, reader.schema) if fmt == "csv" else pq.ParquetWriter(sink, reader.schema)
         return _write_batches(reader, writer)
-
-
-def rich_table(table: pa.Table, max_rows: int, title: str | None = None) -> Table:
-    """The first ``max_rows`` rows of ``table`` as a rich table, with a caption when there are more."""
-    shown = Table(*(Column(header=Text(name)) for name in table.column_names), title=Text(title) if title else None)
-    for row in table.slice(0, max_rows).to_pylist():
-        shown.add_row(*(_cell(value) for value in row.values()))
-    if table.num_rows > max_rows:
-        shown.caption = f"first {max_rows} rows shown; --max-rows N for more, or --format csv|json|parquet for all"
-    return shown
-
-
-def _cell(value: object) -> Text:
-    if value is None:
-        return Text("NULL", style="dim")
-    if isinstance(value, float):
-        return Text(f"{value:.6g}")
-    text = _dumps_exact(value) if isinstance(value, dict | list) else str(value)
-    return Text(text if len(text) <= 80 else text[:77] + "...")
 
 
 @contextmanager
@@ -86,7 +49,7 @@ def _destination(out: Path | None) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     if out.is_dir():
-        raise ValueError(f"--out {out} is a directory; give a file name, e.g. {out / 'result.csv'}")
+        raise BadInputError(f"`out` {out} is a directory; give a file name, e.g. {out / 'result.csv'}")
     if _is_special(out):
         with out.open("wb") as sink:
             yield sink
@@ -118,7 +81,7 @@ def _write_json(reader: pa.RecordBatchReader, sink: BinaryIO) -> int:
     rows = 0
     sink.write(b"[")
     for batch in reader:
-        dumps = _dumps_exact if _has_decimals(batch.schema) else _dumps
+        dumps = dumps_exact if _has_decimals(batch.schema) else _dumps
         for row in batch.to_pylist():
             sink.write(((",\n" if rows else "\n") + dumps(row)).encode())
             rows += 1
@@ -140,12 +103,12 @@ def _dumps(value: object) -> str:
     return json.dumps(_jsonable(value), allow_nan=False, default=str)
 
 
-def _dumps_exact(value: object) -> str:
+def dumps_exact(value: object) -> str:
     """JSON for ``value`` with each decimal written as the exact number it is (json would need a float)."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {_dumps_exact(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {dumps_exact(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_dumps_exact(item) for item in value) + "]"
+        return "[" + ", ".join(dumps_exact(item) for item in value) + "]"
     if isinstance(value, Decimal):
         return str(value) if value.is_finite() else "null"
     return _dumps(value)

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from propensity.config import Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
+from propensity.errors import BadInputError
 from propensity.features.schemas import SCORES_VIEW
 from training.registry import ModelRegistry
 
@@ -56,7 +57,7 @@ ENGINE_SETTINGS = {  # set when the connection opens, before any view exists
 }
 
 
-class QueryError(ValueError):
+class QueryError(BadInputError):
     """A query that is not allowed or does not run; the message says why."""
 
 
@@ -130,18 +131,20 @@ class WorkspaceViews:
 
     @contextmanager
     def stoppable(self) -> Iterator[None]:
-        """Turn a statement stopped in this block (its results read too) by Ctrl-C or by the session's timeout
-        into a :class:`QueryError`; the session stays usable."""
+        """Turn a statement stopped in this block (its results read too) by Ctrl-C or by the session's timeout,
+        or failing as it runs, into a :class:`QueryError`; the session stays usable."""
         try:
             yield
-        except (duckdb.InterruptException, RuntimeError, OSError, pa.ArrowException, KeyboardInterrupt) as error:
+        except (duckdb.Error, RuntimeError, OSError, pa.ArrowException, KeyboardInterrupt) as error:
             text = str(error)
             if "maximum execution time" in text:
-                raise QueryError(f"query stopped: it ran longer than --timeout {self.timeout:g} s") from None
-            if not isinstance(error, KeyboardInterrupt | duckdb.InterruptException) and "nterrupt" not in text:
-                raise
-            self.con.interrupt()
-            raise QueryError("query stopped: interrupted (Ctrl-C)") from None
+                raise QueryError(f"query stopped: it ran longer than `timeout` {self.timeout:g} s") from None
+            if isinstance(error, KeyboardInterrupt | duckdb.InterruptException) or "nterrupt" in text:
+                self.con.interrupt()
+                raise QueryError("query stopped: interrupted (Ctrl-C)") from None
+            if isinstance(error, duckdb.Error):  # the statement failed as it ran (a bad cast, a missing file, ...)
+                raise QueryError(text) from None
+            raise
 
     def _add_raw_tables(self) -> None:
         for name in RAW_SCHEMAS:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from propensity import __version__
+from propensity.cli._errors import Commands
 from propensity.cli.analytics import app as report_app
 from propensity.cli.analytics import sql
 from propensity.cli.datagen import datagen
@@ -24,6 +25,7 @@ from propensity.cli.training import labels, training_set
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # libraries' notices, not the user's business
 
 app = typer.Typer(
+    cls=Commands,
     rich_markup_mode=None,
     name="propensity",
     help="Customer propensity modelling on Feast, DuckDB, Ray and XGBoost.",

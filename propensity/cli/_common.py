@@ -1,26 +1,28 @@
-"""What every command shares: the workspace and Ray options, one-line errors and a progress bar."""
+"""What every command shares: the workspace and Ray options, settings checked into one-line errors, a progress
+bar."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from types import TracebackType
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich import progress as bars
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from propensity.cli._ray_output import explain, is_ray_failure, route_stderr
 from propensity.config import WORKDIR_ENV, Workspace
-
-if TYPE_CHECKING:
-    from propensity.datagen.output import ProgressCallback
+from propensity.errors import BadInputError, PropensityError
+from propensity.progress import Progress
+from propensity.stages import Options, Result, Stage
 
 console = Console(stderr=True)
 
@@ -69,18 +71,23 @@ def _note(log: Path, line: str) -> None:
         sink.write(line + "\n")
 
 
-@contextmanager
-def ray_failures(stage: str, log: Path) -> Iterator[None]:
-    """Turn a Ray failure (out of memory, a worker or node lost) in ``stage`` into a one-line error with a few
-    lines of explanation; the full report goes to ``log``."""
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except Exception as error:
-        if not is_ray_failure(error):
-            raise
-        fail(f"{stage}: {explain(error, stage, log)}")
+class RayFailureError(PropensityError):
+    """Ray lost a worker, an actor or a node, or stopped one when memory ran out."""
+
+
+class RayFailures(AbstractContextManager[None]):
+    """Within it, a Ray failure in ``stage`` (out of memory, a worker or node lost) becomes a
+    :class:`RayFailureError` of a few lines, its full report in ``log``; every other error passes unchanged."""
+
+    def __init__(self, stage: str, log: Path):
+        self.stage = stage
+        self.log = log
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if isinstance(error, Exception) and not isinstance(error, PropensityError) and is_ray_failure(error):
+            raise RayFailureError(f"{self.stage}: {explain(error, self.stage, self.log)}") from error
 
 
 def name_list(value: str) -> list[str] | None:
@@ -89,11 +96,21 @@ def name_list(value: str) -> list[str] | None:
 
 
 def parse_date(value: str | None, option: str) -> date | None:
-    """The date an option gives as YYYY-MM-DD (None when not given); a one-line error otherwise."""
+    """The date an option gives as YYYY-MM-DD (None when not given)."""
     try:
         return date.fromisoformat(value) if value else None
     except ValueError as error:
-        fail(f"{option} {value!r} is not a date ({error}); use YYYY-MM-DD")
+        raise BadInputError(f"{option} {value!r} is not a date ({error}); use YYYY-MM-DD") from None
+
+
+@contextmanager
+def settings() -> Iterator[None]:
+    """Turn pydantic's complaint about settings built from options into a :class:`BadInputError` of one line
+    (``customers: Input should be greater than or equal to 1 (got -5)``)."""
+    try:
+        yield
+    except ValidationError as error:
+        raise BadInputError(describe_validation_error(error)) from None
 
 
 def workspace(workdir: Path | None) -> Workspace:
@@ -104,9 +121,11 @@ def workspace(workdir: Path | None) -> Workspace:
     try:
         ws = Workspace.resolve(workdir)
     except ValidationError as error:
-        fail(error.errors()[0]["msg"].removeprefix("Value error, "))
+        raise BadInputError(error.errors()[0]["msg"].removeprefix("Value error, ")) from None
     if ws.root.exists() and not ws.root.is_dir():
-        fail(f"the workspace {ws.root} (--workdir or ${WORKDIR_ENV}) is not a directory; name a directory")
+        raise BadInputError(
+            f"the workspace {ws.root} (--workdir or ${WORKDIR_ENV}) is not a directory; name a directory"
+        )
     ws = ws.activate()
     recover_if_idle(ws)
     return ws
@@ -115,14 +134,11 @@ def workspace(workdir: Path | None) -> Workspace:
 def writing_workspace(context: typer.Context, workdir: Path | None) -> Workspace:
     """The workspace of a command that writes into it, locked until the command (``context``) ends; a one-line
     error when another command holds it."""
-    from propensity.workspace_lock import WorkspaceBusyError, WorkspaceLock
+    from propensity.workspace_lock import WorkspaceLock
 
     ws = workspace(workdir)
     lock = WorkspaceLock(ws, _command(context))
-    try:
-        lock.acquire()
-    except WorkspaceBusyError as error:
-        fail(str(error))
+    lock.acquire()
     context.call_on_close(lock.release)
     return ws
 
@@ -136,31 +152,30 @@ def _command(context: typer.Context) -> str:
     return " ".join(["propensity", *reversed(names)])
 
 
-def fail(message: str) -> NoReturn:
-    """Print a one-line error and exit with status 2."""
+def report_error(message: str) -> None:
+    """Print an error message (one line, or a few) on stderr."""
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """A pydantic error as one line: ``customers: Input should be greater than or equal to 1 (got -5)``."""
+    """A pydantic error as one line naming each setting: ```customers`: Input should be >= 1 (got -5)``."""
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         got = f" (got {item['input']!r})" if where else ""
-        parts.append(f"{where}: {message}{got}" if where else message)
+        parts.append(f"`{where}`: {message}{got}" if where else message)
     return "; ".join(parts)
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[ProgressCallback]:
+def progress_bar(description: str) -> Iterator[Progress]:
     """A progress bar on stderr, driven by a ``progress(done, total)`` callback."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
+    with bars.Progress(
+        bars.TextColumn("{task.description}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TimeElapsedColumn(),
         console=console,
         transient=False,
     ) as bar:
@@ -170,3 +185,28 @@ def progress_bar(description: str) -> Iterator[ProgressCallback]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def run_stage(
+    context: typer.Context,
+    stage: Stage[Options, Result],
+    options: Options,
+    workdir: Path | None,
+    ray_address: str | None = None,
+    *,
+    bar: str | None = None,
+) -> tuple[Workspace, Result]:
+    """Run ``stage`` with ``options`` as a command: lock the workspace, refuse what is not there yet, start Ray
+    when the stage uses it, follow it with a progress bar titled ``bar`` (none without), and return the workspace
+    and the stage's result."""
+    ws = writing_workspace(context, workdir)  # after the options: a refused command creates no workspace
+    stage.check(ws, options)
+    with ExitStack() as stack:
+        if stage.uses_ray:
+            stack.enter_context(RayFailures(stage.name, use_ray(context, ws, ray_address)))
+        progress = stack.enter_context(progress_bar(bar)) if bar else _no_progress
+        return ws, stage.run(ws, options, progress)
+
+
+def _no_progress(done: int, total: int) -> None:
+    """Progress nobody follows (Feast's own output is on the terminal)."""

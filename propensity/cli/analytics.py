@@ -12,11 +12,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from propensity.analytics.output import Format, write_result
-from propensity.analytics.shell import Shell
-from propensity.analytics.views import QueryError, WorkspaceViews
-from propensity.cli._common import WorkdirOption, console, fail, parse_date, workspace
+from propensity.analytics.views import WorkspaceViews
+from propensity.cli._common import WorkdirOption, console, parse_date, workspace
+from propensity.cli._results import Format, show_result
+from propensity.cli.shell import Shell
 from propensity.config import Workspace
+from propensity.errors import BadInputError
 
 app = typer.Typer(rich_markup_mode=None, help="Canned reports on the workspace (read-only).", no_args_is_help=True)
 results = Console()  # results go to stdout, messages to stderr
@@ -48,11 +49,8 @@ def sql(
         _emit(ws, lambda views: views.query(query), fmt, out, max_rows, timeout)
         return
     if out is not None or fmt == "parquet":
-        fail("the shell prints its results; give a query to write --out or --format parquet")
-    try:
-        views = WorkspaceViews(ws, timeout)
-    except QueryError as error:
-        fail(str(error))
+        raise BadInputError("the shell prints its results; give a query to write --out or --format parquet")
+    views = WorkspaceViews(ws, timeout)
     raise typer.Exit(1 if Shell(views, results, console, fmt, max_rows).run() else 0)
 
 
@@ -149,14 +147,11 @@ def _emit(
         out = out.expanduser()  # as given: /dev/stdout resolves to a name that cannot be opened again
         where = out.resolve()
         if where.is_relative_to(ws.root) and not where.is_relative_to(ws.reports_dir):
-            fail(f"--out {where} is inside the workspace's data; analytics never write there (reports/ is allowed)")
-    try:
-        views = WorkspaceViews(ws, timeout)
-        with views.stoppable():
-            rows = views.interruptible(
-                lambda: write_result(result(views), fmt, out=out, console=results, max_rows=max_rows)
+            raise BadInputError(
+                f"--out {where} is inside the workspace's data; analytics never write there (reports/ is allowed)"
             )
-    except (QueryError, ValueError, duckdb.Error) as error:
-        fail(str(error))
+    views = WorkspaceViews(ws, timeout)
+    with views.stoppable():
+        rows = views.interruptible(lambda: show_result(result(views), fmt, out=out, console=results, max_rows=max_rows))
     if out is not None:
         console.print(f"[bold green]done[/]: {rows:,} rows in {escape(str(out))}")

@@ -5,25 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from propensity.cli import _needs as needs
+from propensity import needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
     console,
-    describe_validation_error,
-    fail,
     parse_date,
-    progress_bar,
-    ray_failures,
-    use_ray,
+    run_stage,
+    settings,
     workspace,
-    writing_workspace,
 )
-from propensity.cli.feast import materialize_args, run_feast
+from propensity.features.config import BuildConfig
+from propensity.stages import Apply, BuildOptions, FeastOptions, Features, Materialize
 
 app = typer.Typer(
     rich_markup_mode=None, help="Build, register, serve and check the customer features.", no_args_is_help=True
@@ -41,24 +37,12 @@ def build(
 ) -> None:
     """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
     (product text embeddings run on Ray)."""
-    from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
+    from propensity.features.pipeline import workspace_catalog
 
-    day = parse_date(as_of, "--as-of")  # options first: a refused command creates no workspace
-    try:
-        config = BuildConfig(cadence_days=cadence_days, buckets=buckets)
-    except ValidationError as error:
-        fail(describe_validation_error(error))
-    ws = writing_workspace(ctx, workdir)
-    try:
-        views = workspace_catalog(ws)
-    except (ValueError, FileNotFoundError) as error:
-        fail(str(error))
-    log = use_ray(ctx, ws, ray_address)
-    with progress_bar("features build") as progress, ray_failures("features", log):
-        try:
-            report = build_features(ws, as_of=day, config=config, progress=progress)
-        except ValueError as error:
-            fail(str(error))
+    with settings():
+        options = BuildOptions(parse_date(as_of, "--as-of"), BuildConfig(cadence_days=cadence_days, buckets=buckets))
+    ws, report = run_stage(ctx, Features(), options, workdir, ray_address, bar="features build")
+    views = workspace_catalog(ws)
     summary = Table("view", "features", "rows written", title=f"{len(report.dates)} snapshot(s), "
                     f"{report.dates[0]} .. {report.dates[-1]}, in {ws.offline_dir}")  # fmt: skip
     width = {v.name: len(v.features) for v in views}
@@ -75,14 +59,7 @@ def build(
 @app.command()
 def apply(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
     """Register the entity, feature views and services with Feast (`feast apply` in feature_repo/)."""
-    from propensity.features.pipeline import workspace_catalog
-
-    ws = writing_workspace(ctx, workdir)
-    try:
-        workspace_catalog(ws)
-    except (ValueError, FileNotFoundError) as error:
-        fail(str(error))
-    raise typer.Exit(run_feast(ws, ["apply"]).returncode)
+    run_stage(ctx, Apply(), FeastOptions(echo=True), workdir)
 
 
 @app.command()
@@ -93,18 +70,7 @@ def materialize(
 ) -> None:
     """Load the latest values of the online feature views into the online store (`feast materialize`); scores
     reach it when `propensity score` pushes them."""
-    import duckdb
-
-    from propensity.storage import DamagedFileError
-
-    ws = writing_workspace(ctx, workdir)
-    try:
-        args = materialize_args(ws, incremental=incremental)
-    except (DamagedFileError, needs.NotThereYetError) as error:
-        fail(str(error))
-    except (ValueError, duckdb.Error) as error:
-        fail(f"{error}; build the features first (`propensity features build`)")
-    raise typer.Exit(run_feast(ws, args).returncode)
+    run_stage(ctx, Materialize(), FeastOptions(echo=True, incremental=incremental), workdir)
 
 
 @app.command()
@@ -115,12 +81,8 @@ def check(workdir: WorkdirOption = None) -> None:
     from propensity.features.governance import check_store
 
     ws = workspace(workdir)
-    needs.require(ws, needs.registry)
-    try:
-        store = FeatureStore(repo_path=str(ws.feature_repo))
-        report = check_store(store, ws)
-    except FileNotFoundError as error:
-        fail(f"{error}; run `propensity features apply` first")
+    needs.registry(ws)
+    report = check_store(FeatureStore(repo_path=str(ws.feature_repo)), ws)
     if report.problems:
         for problem in report.problems:
             console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)

@@ -6,24 +6,18 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
-from propensity.cli import _needs as needs
 from propensity.cli._common import (
     RayAddressOption,
     WorkdirOption,
     console,
-    describe_validation_error,
-    fail,
     name_list,
-    progress_bar,
-    ray_failures,
-    use_ray,
+    run_stage,
+    settings,
     workspace,
-    writing_workspace,
 )
-from propensity.config import Workspace
+from propensity.stages import Train, TrainOptions
 from training.config import FEATURE_SERVICE, Strategy, TrainConfig
 
 if TYPE_CHECKING:
@@ -45,32 +39,16 @@ def train(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Train one XGBoost model per category on the workspace's labels, register them, promote the winners."""
-    wanted = name_list(categories)
-    try:
+    with settings():
         config = TrainConfig(
-            categories=wanted, feature_service=feature_service, workers=workers, force=force, strategy=strategy
+            categories=name_list(categories),
+            feature_service=feature_service,
+            workers=workers,
+            force=force,
+            strategy=strategy,
         )
-    except ValidationError as error:
-        fail(describe_validation_error(error))
-    ws = writing_workspace(ctx, workdir)  # after the options: a refused command creates no workspace
-    needs.require(ws, needs.labels, needs.registry)
-    log = use_ray(ctx, ws, ray_address)
-    with ray_failures("train", log):
-        train_and_report(ws, config)
-
-
-def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
-    """Train with progress, write the run's report and print its summary table (one-line error on bad input)."""
-    from training.plan import TrainingSetError
-    from training.report import write_report
-    from training.trainer import train_models
-
-    try:
-        with progress_bar("training categories") as update:
-            run = train_models(ws, config, lambda category, done, total: update(done, total))
-    except (TrainingSetError, ValueError) as error:
-        fail(str(error))
-    report = write_report(run, ws.reports_dir / f"train-{run.run_id}")
+    _, trained = run_stage(ctx, Train(), TrainOptions(config), workdir, ray_address, bar="training categories")
+    run = trained.run
     if run.reused_training_set:
         console.print(
             f"training set: {run.reused_training_set}, current (its labels, features and offline files are unchanged)",
@@ -78,8 +56,9 @@ def train_and_report(ws: Workspace, config: TrainConfig) -> TrainingRun:
             soft_wrap=True,
         )
     console.print(_summary(run))
-    console.print(f"[bold green]done[/]: run {run.run_id} ({run.strategy}) in {run.seconds:.0f} s; report {report}")
-    return run
+    console.print(
+        f"[bold green]done[/]: run {run.run_id} ({run.strategy}) in {run.seconds:.0f} s; report {trained.report}"
+    )
 
 
 def _summary(run: TrainingRun) -> Table:

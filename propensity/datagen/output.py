@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from propensity import __version__
 from propensity.datagen.schema import MANIFEST_FILE, RAW_SCHEMAS, conform
+from propensity.errors import DamagedDataError, NotThereYetError
 from propensity.storage import check_parquet_files, staged_directory, write_parquet
 
 
@@ -69,7 +70,7 @@ def read_manifest(raw_dir: Path) -> dict[str, Any]:
     """The manifest of the raw tables under ``raw_dir``; a clear error when there are none."""
     path = raw_dir / MANIFEST_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no raw tables in {raw_dir}; run `propensity datagen` first")
+        raise NotThereYetError(f"no raw tables in {raw_dir}; run `propensity datagen` first")
     return json.loads(path.read_text())
 
 
@@ -89,20 +90,20 @@ def check_raw_files(raw_dir: Path) -> None:
     for name, schema in RAW_SCHEMAS.items():
         table_dir = raw_dir / name
         if not table_dir.is_dir():
-            raise FileNotFoundError(f"raw table {name!r} is missing from {raw_dir}: {fix}")
+            raise DamagedDataError(f"raw table {name!r} is missing from {raw_dir}: {fix}")
         files = sorted(table_dir.glob("*.parquet"))
         if not files:
-            raise FileNotFoundError(f"raw table {name!r} in {table_dir} has no Parquet files: {fix}")
+            raise DamagedDataError(f"raw table {name!r} in {table_dir} has no Parquet files: {fix}")
         check_parquet_files(table_dir, fix=fix)
         for file in files:
             found = pq.read_schema(file)
             for field in schema:
                 if field.name not in found.names:
-                    raise ValueError(f"raw table {name!r}: {file} has no column {field.name!r}: {fix}")
+                    raise DamagedDataError(f"raw table {name!r}: {file} has no column {field.name!r}: {fix}")
                 have = found.field(field.name).type
                 if not _compatible(have, field.type):
                     naive = " (no time zone)" if pa.types.is_timestamp(have) and have.tz is None else ""
-                    raise ValueError(
+                    raise DamagedDataError(
                         f"raw table {name!r}: column {field.name!r} in {file} is {have}{naive}, not {field.type}: {fix}"
                     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from propensity.errors import DamagedDataError
+
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 RAW_SCHEMAS: dict[str, pa.Schema] = {
@@ -113,7 +115,7 @@ def conform(table: pa.Table, name: str) -> pa.Table:
     schema = RAW_SCHEMAS[name]
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
-        raise ValueError(f"table {name!r} lacks column(s) {', '.join(missing)}")
+        raise DamagedDataError(f"table {name!r} lacks column(s) {', '.join(missing)}")
     return table.select(schema.names).cast(schema)
 
 

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from propensity.errors import BadInputError, DamagedDataError
+
 WINDOWS: tuple[int, ...] = (7, 14, 30, 90, 180, 365)
 HISTORY_DAYS = max(WINDOWS)
 OWNER = "propensity"
@@ -142,9 +144,9 @@ ONLINE_PROFILE_VIEWS = ("customer_profile", "customer_rfm", "customer_engagement
 
 
 def validate_identifier(value: str, what: str) -> str:
-    """Return ``value`` if it is a safe lower-case SQL and file identifier, else raise ``ValueError``."""
+    """Return ``value`` if it is a safe lower-case SQL and file identifier, else raise :class:`~propensity.errors.BadInputError`."""
     if not _IDENTIFIER.match(value):
-        raise ValueError(f"{what} {value!r} is not a valid identifier: use a-z, 0-9 and _, starting with a letter")
+        raise BadInputError(f"{what} {value!r} is not a valid identifier: use a-z, 0-9 and _, starting with a letter")
     return value
 
 
@@ -174,9 +176,9 @@ def build_catalog(categories: list[str] | tuple[str, ...]) -> tuple[View, ...]:
     """Every feature view and its features, for the given categories (checked to be safe identifiers)."""
     categories = tuple(validate_identifier(c, "category") for c in categories)
     if not categories:
-        raise ValueError("the categories table is empty: there is nothing to build features for")
+        raise DamagedDataError("the categories table is empty: there is nothing to build features for")
     if len(set(categories)) != len(categories):
-        raise ValueError("the categories table repeats a category")
+        raise DamagedDataError("the categories table repeats a category")
     features: dict[str, list[Feature]] = {name: [] for name in _VIEWS}
     for name, dtype, unit, description in PROFILE:
         features["customer_profile"].append(
@@ -213,4 +215,4 @@ def view_by_name(views: tuple[View, ...], name: str) -> View:
     for view in views:
         if view.name == name:
             return view
-    raise KeyError(f"unknown feature view {name!r}; known: {', '.join(v.name for v in views)}")
+    raise BadInputError(f"unknown feature view {name!r}; known: {', '.join(v.name for v in views)}")

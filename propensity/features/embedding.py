@@ -24,6 +24,7 @@ from ray.util import ActorPool
 from scipy import sparse
 
 from propensity.config import Workspace
+from propensity.errors import DamagedDataError
 from propensity.features.catalog import EMBEDDING_DIM, EMBEDDING_FEATURE, HISTORY_DAYS
 from propensity.raysession import cluster_cpus
 from propensity.storage import staged_directory
@@ -105,7 +106,7 @@ def check_descriptions(con: duckdb.DuckDBPyConnection) -> None:
         [MAX_DESCRIPTION_BYTES],
     ).fetchall()[0]
     if long[0]:
-        raise ValueError(
+        raise DamagedDataError(
             f"raw table 'products', column 'description': {long[0]:,} description(s) longer than "
             f"{MAX_DESCRIPTION_BYTES:,} bytes (product_id {', '.join(map(str, long[1]))}); shorten them at the source"
         )

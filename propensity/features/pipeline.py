@@ -40,12 +40,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from filelock import FileLock
-from pydantic import BaseModel, ConfigDict, Field
 
 from propensity.config import Workspace
 from propensity.datagen.output import check_raw_files, read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
+from propensity.errors import BadInputError, DamagedDataError
 from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
+from propensity.features.config import BuildConfig
 from propensity.features.embedding import check_descriptions, customer_embeddings, embed_products
 from propensity.features.manifest import check_published, record_month, record_months
 from propensity.features.schemas import dataset_schemas
@@ -65,18 +66,6 @@ SCHEMA_FILE = "schema.parquet"  # not hidden and no leading "_": readers that sk
 FIRST_RAW_DATE = date(1990, 1, 1)  # raw timestamps before it, or after tomorrow, are refused (docs/DATA.md)
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
-
-
-class BuildConfig(BaseModel):
-    """How snapshots are laid out in time and on disk."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    cadence_days: int = Field(7, ge=1, le=366, description="days between snapshots")
-    buckets: int | None = Field(
-        None, ge=1, le=4096, description="slices of customers (customer_id mod buckets); default: 1 per 50k"
-    )
-    months_per_batch: int = Field(3, ge=1, description="months of snapshots computed per DuckDB query")
 
 
 @dataclass(frozen=True)
@@ -104,7 +93,7 @@ def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
                UNION ALL SELECT sent_at FROM raw_emails)"""
     ).fetchall()[0]
     if first is None:
-        raise ValueError("the raw tables hold no events: nothing to build features from")
+        raise DamagedDataError("the raw tables hold no events: nothing to build features from")
     return first, last
 
 
@@ -113,7 +102,7 @@ def check_raw_values(con: duckdb.DuckDBPyConnection) -> None:
     (a unit or parsing error upstream), with the table, the column and how many."""
     for name, bad in _rows_failing(con, pa.types.is_floating, 'NOT (abs("{c}") <= ' + f"{MAX_RAW_VALUE})", []):
         detail = ", ".join(f"{column!r}: {n:,}" for column, n in bad.items())
-        raise ValueError(
+        raise DamagedDataError(
             f"raw table {name!r} has values that are NaN, infinite or beyond ±{MAX_RAW_VALUE:.0e} ({detail}); "
             "fix them at the source (nulls are allowed for unknown values)"
         )
@@ -126,7 +115,7 @@ def check_raw_dates(con: duckdb.DuckDBPyConnection) -> None:
     outside = '"{c}"::DATE < ? OR "{c}"::DATE > ?'
     for name, bad in _rows_failing(con, pa.types.is_timestamp, outside, [FIRST_RAW_DATE, latest]):
         detail = ", ".join(f"{column!r}: {n:,} row(s)" for column, n in bad.items())
-        raise ValueError(
+        raise DamagedDataError(
             f"raw table {name!r} has timestamps outside {FIRST_RAW_DATE} .. {latest} ({detail}); "
             "fix them at the source (nulls are allowed for unknown times)"
         )
@@ -214,7 +203,7 @@ def build_features(
     check_raw_dates(con)
     first, last = data_range(con)
     if as_of is not None and as_of <= first:
-        raise ValueError(f"--as-of {as_of} is before the data (first event on {first}): pick a later date")
+        raise BadInputError(f"`as_of` {as_of} is before the data (first event on {first}): pick a later date")
     check_raw_values(con)
     check_descriptions(con)
     anomalies = raw_anomalies(con)
@@ -250,7 +239,7 @@ def _layout_buckets(ws: Workspace, con: duckdb.DuckDBPyConnection, requested: in
     if path.is_file():
         buckets = json.loads(path.read_text())["buckets"]
         if requested is not None and requested != buckets:
-            raise ValueError(
+            raise BadInputError(
                 f"the offline store in {ws.offline_dir} is laid out in {buckets} buckets, not {requested}; "
                 f"delete it to change the layout"
             )
@@ -367,7 +356,7 @@ def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: p
     for file in sorted(published.glob(f"{base}.*parquet")) if published.is_dir() else []:
         check_parquet_files(file, fix=REBUILD)
         if not pq.read_schema(file).equals(schema):
-            raise ValueError(
+            raise DamagedDataError(
                 f"{file} was built with other features than the catalog has now; "
                 "rebuild the whole history with `propensity features build`"
             )

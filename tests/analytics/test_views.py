@@ -14,8 +14,8 @@ import pyarrow.dataset as pads
 import pytest
 from rich.console import Console
 
-from propensity.analytics.shell import Shell
 from propensity.analytics.views import QueryError, WorkspaceViews
+from propensity.cli.shell import Shell
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.features.definitions import SCORES_VIEW
 from tests.analytics.known import SCORED_AT, KnownWorkspace

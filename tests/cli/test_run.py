@@ -20,12 +20,12 @@ from ray.cluster_utils import Cluster
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.cli.run import STAGES
 from propensity.config import OFFLINE_URI_ENV, WORKDIR_ENV, Workspace
 from propensity.datagen.output import read_manifest
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.embedding import product_embeddings_dir
 from propensity.features.pipeline import connect, data_range
+from propensity.stages import STAGES
 from tests.conftest import MODEL_SEED
 from tests.inference.test_scoring import _eligible
 from tests.test_offline_mirror import local_tree, published
@@ -56,7 +56,7 @@ def test_the_whole_pipeline_runs_on_a_cluster_from_s3_and_resumes_from_any_stage
     result = _run(ws, cluster, "--customers", str(CUSTOMERS), "--seed", str(MODEL_SEED), *dates)
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"Ray cluster at {cluster.address}: 3 node(s), 2 CPU(s)" in " ".join(result.stderr.split())
-    assert list(_stages(ws)[0]["stage_seconds"]) == list(STAGES)
+    assert list(_stages(ws)[0]["stage_seconds"]) == [stage.name for stage in STAGES]
 
     assert read_manifest(ws.raw_dir)["rows"]["customers"] == CUSTOMERS
     labels = pq.read_metadata(ws.labels_dir / "labels.parquet").num_rows

@@ -8,8 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
+from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import connect, data_range, view_dir
 
 

@@ -21,9 +21,9 @@ from feast import FeatureStore
 from typer.testing import CliRunner
 
 from propensity.cli import app
-from propensity.cli.feast import online_view_options, run_feast
 from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
+from propensity.features.feast_cli import online_view_options, run_feast
 from propensity.features.governance import check_store
 from propensity.features.pipeline import SCHEMA_FILE, BuildConfig, build_features, view_dir
 from tests.conftest import copy_workspace

@@ -26,8 +26,8 @@ from inference.score_store import PUSHING, ScoresLockedError, ScoreStore
 from inference.scorer import drift_sample
 from inference.scoring import ScoreConfig, ScoreError, score_customers
 from propensity.cli import app
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
+from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import SCHEMA_FILE, connect, data_range, view_dir
 from propensity.features.schemas import SCORES_VIEW
 from tests.conftest import copy_workspace
@@ -334,7 +334,7 @@ def test_a_model_without_a_drift_reference_needs_the_check_off(scored: Workspace
     (ws.models_dir / category / f"v{version:04d}" / PROFILE_FILE).unlink()  # as registered before drift checks
     day = _last_day(ws)
     before = _scores(ws, day)
-    with pytest.raises(ValueError, match=rf"{category} v{version} has no drift reference.*--max-psi inf"):
+    with pytest.raises(ValueError, match=rf"{category} v{version} has no drift reference.*`max_psi` inf"):
         score_customers(ws, ScoreConfig())
     pd.testing.assert_frame_equal(_scores(ws, day), before)
     run = score_customers(ws, ScoreConfig(max_psi=float("inf")))

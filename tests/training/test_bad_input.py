@@ -69,9 +69,9 @@ def test_bad_inputs_of_other_kinds(repo: Path, entities, tmp_path: Path) -> None
         build_training_set(repo, tmp_path / "missing.parquet", "everything")
     with pytest.raises(TrainingSetError, match="is not a Feast repo"):
         build_training_set(tmp_path, entities, "everything")
-    with pytest.raises(TrainingSetError, match="batch_rows must be at least 1"):
+    with pytest.raises(TrainingSetError, match="`batch_rows` must be at least 1"):
         build_training_set(repo, entities, "everything", batch_rows=0)
-    with pytest.raises(TrainingSetError, match="workers must be at least 1"):
+    with pytest.raises(TrainingSetError, match="`workers` must be at least 1"):
         build_training_set(repo, entities, "everything", workers=0)
 
 

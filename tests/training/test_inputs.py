@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
+from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import view_dir
 from tests.conftest import copy_workspace
 from tests.test_offline_mirror import rewrite

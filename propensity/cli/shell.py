@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from propensity.analytics.output import Format, write_result
-from propensity.analytics.views import QueryError, WorkspaceViews
+from propensity.analytics.views import WorkspaceViews
+from propensity.cli._results import Format, show_result
+from propensity.errors import PropensityError
 
 HELP = """.tables            the views and what they hold
 .format FORMAT     table, csv or json (parquet needs `propensity sql --out`)
@@ -72,11 +73,11 @@ class Shell:
             for statement in self.views.statements(sql):
                 with self.views.stoppable():
                     self.views.interruptible(
-                        lambda query=statement.query: write_result(
+                        lambda query=statement.query: show_result(
                             self.views.query(query), self.fmt, console=self.console, max_rows=self.max_rows
                         )
                     )
-        except (QueryError, ValueError) as error:
+        except PropensityError as error:
             self.failures += 1
             self.errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
 

@@ -1,17 +1,12 @@
-"""What a command needs from earlier steps, checked before it starts work: each part of the workspace that is not
-there yet is refused in one line naming the command that makes it."""
+"""What a stage needs from earlier ones, checked before it starts work: each part of the workspace that is not
+there yet is refused with a :class:`~propensity.errors.NotThereYetError` naming the command that makes it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from propensity.cli._common import fail
 from propensity.config import Workspace
-
-
-class NotThereYetError(FileNotFoundError):
-    """A part of the workspace that an earlier command makes is missing; the message names that command."""
+from propensity.errors import NotThereYetError
 
 
 def _has_files(path: Path) -> bool:
@@ -48,11 +43,9 @@ def labels(ws: Workspace) -> None:
         raise NotThereYetError(f"no label rows in {ws.labels_dir}; run `propensity labels` first")
 
 
-def require(ws: Workspace, *checks: Callable[[Workspace], None]) -> None:
-    """Run ``checks`` in order (the earliest step first); a one-line error naming the command for the first part
-    that is missing."""
-    try:
-        for check in checks:
-            check(ws)
-    except NotThereYetError as error:
-        fail(str(error))
+def training_set(path: Path) -> None:
+    """A training set at ``path`` (`propensity training-set`)."""
+    if not _has_files(path):
+        raise NotThereYetError(
+            f"no training set at {path}; run `propensity run --from training-set` (or `propensity training-set`)"
+        )
