@@ -92,16 +92,26 @@ class Data(Stage[RawOptions, RawData]):
     name = "data"
     writes = "raw tables"
 
+    def check(self, ws: Workspace, options: RawOptions) -> None:
+        from propensity.storage import ensure_writable
+
+        if not self._keeps(ws, options):
+            ensure_writable(ws.raw_dir, overwrite=options.overwrite)  # refuses raw tables there without overwrite
+
     def run(self, ws: Workspace, options: RawOptions, progress: Progress) -> RawData:
         from propensity.datagen.output import read_manifest
-        from propensity.storage import ensure_writable, is_nonempty_dir
 
-        kept = options.keep and is_nonempty_dir(ws.raw_dir)
+        kept = self._keeps(ws, options)
         if not kept:
-            ensure_writable(ws.raw_dir, overwrite=options.overwrite)
             self._generate(ws, options, progress)
         manifest = read_manifest(ws.raw_dir)
         return RawData(manifest["source"]["kind"], manifest["rows"], kept)
+
+    @staticmethod
+    def _keeps(ws: Workspace, options: RawOptions) -> bool:
+        from propensity.storage import is_nonempty_dir
+
+        return options.keep and is_nonempty_dir(ws.raw_dir)
 
     @staticmethod
     def _generate(ws: Workspace, options: RawOptions, progress: Progress) -> None:
