@@ -394,7 +394,7 @@ class Analytics(Stage[ReportOptions, Reports]):
     def run(self, ws: Workspace, options: ReportOptions, progress: Progress) -> Reports:
         from propensity.analytics import reports
         from propensity.analytics.output import write_result
-        from propensity.analytics.views import WorkspaceViews
+        from propensity.analytics.views import QueryError, WorkspaceViews
 
         views = WorkspaceViews(ws)
         made = {
@@ -407,7 +407,10 @@ class Analytics(Stage[ReportOptions, Reports]):
         for done, (name, report) in enumerate(made.items()):
             progress(done, len(made))
             paths.append(options.directory / f"{name}.csv")
-            write_result(report(), "csv", out=paths[-1])
+            try:
+                write_result(report(), "csv", out=paths[-1])
+            except QueryError as error:
+                raise QueryError(f"{name} report: {error}") from None
         return Reports(paths)
 
 
