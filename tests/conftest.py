@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,28 +11,18 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 from ray.cluster_utils import Cluster
 
 from propensity.config import WORKDIR_ENV, Workspace
-from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
-from propensity.features.embedding import product_embeddings_dir
-from propensity.features.feast_cli import run_feast
-from propensity.features.pipeline import BuildConfig, build_features
-from tests.analytics.known import KnownWorkspace, known_workspace
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
+from tests.support.known import KnownWorkspace, known_workspace
+from tests.support.servers import free_port, two_worker_cluster
+from tests.support.workspaces import MODEL_SEED, feature_workspace
 
 # The local S3 server of the object-store tests (`s3_bucket`). Its address is set before anything starts Ray, so
 # every Ray worker inherits it as a cluster node's would; nothing else in the tests reads these variables.
-S3_ENDPOINT = f"http://127.0.0.1:{_free_port()}"
+S3_ENDPOINT = f"http://127.0.0.1:{free_port()}"
 os.environ.update(
     AWS_ENDPOINT_URL=S3_ENDPOINT, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1"
 )
@@ -74,7 +63,7 @@ def isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def known(isolated_workspace: Path) -> KnownWorkspace:
-    """A workspace of hand-written data whose reports can be computed in the test (tests/analytics/known.py)."""
+    """A workspace of hand-written data whose reports can be computed in the test (tests/support/known.py)."""
     return known_workspace(isolated_workspace)
 
 
@@ -84,42 +73,6 @@ def synthetic_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("synthetic") / "raw"
     generate_synthetic(SyntheticConfig(customers=20_000, seed=11), target, workers=1)
     return target
-
-
-MODEL_SEED = 3  # the model workspace's; other workspaces share it to share its product embeddings
-_EMBEDDINGS: dict[int, Path] = {}  # seed -> the product embedding cache of a workspace built with it
-
-
-def feature_workspace(root: Path, *, customers: int, end: date, seed: int) -> Workspace:
-    """A workspace in ``root``: synthetic customers from 2024-01-01 to ``end``, features built in 2 buckets and
-    applied to Feast's registry (needs Ray: the product text embeddings run on it). The products depend on the
-    seed only, so a later workspace of the same seed starts with the first one's embedding cache, as a user's
-    second build does."""
-    ws = Workspace.resolve(root)
-    generate_synthetic(SyntheticConfig(customers=customers, end=end, seed=seed), ws.raw_dir, workers=1)
-    if seed in _EMBEDDINGS:
-        shutil.copytree(_EMBEDDINGS[seed], product_embeddings_dir(ws))
-    build_features(ws, config=BuildConfig(buckets=2))
-    _EMBEDDINGS.setdefault(seed, product_embeddings_dir(ws))
-    assert run_feast(ws, ["apply"]).returncode == 0
-    return ws
-
-
-def raw_connection(raw_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per raw table."""
-    con = duckdb.connect()
-    for name in RAW_SCHEMAS:
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{raw_dir / name}/*.parquet')")
-    return con
-
-
-def two_worker_cluster() -> Cluster:
-    """A head node without CPUs and two worker nodes of one CPU: every task runs away from the driver's node."""
-    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    return cluster
 
 
 @pytest.fixture
@@ -141,23 +94,10 @@ def ray_session():
     ray.shutdown()
 
 
-def copy_workspace(
-    source: Workspace, root: Path, parts: tuple[str, ...] = ("raw", "offline", "labels"), *, registry: bool = True
-) -> Workspace:
-    """``parts`` of ``source`` copied into ``root``, active, with a Feast registry of its own unless not
-    ``registry``: applied afresh (a copied registry would name the source's files)."""
-    ws = Workspace.resolve(root).activate()
-    for part in parts:
-        shutil.copytree(source.root / part, ws.root / part)
-    if registry:
-        assert run_feast(ws, ["apply"], capture=True).returncode == 0
-    return ws
-
-
 @pytest.fixture(scope="session")
 def small_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Workspace:
     """400 customers over nine months with features and monthly labels, for tests of the feature store and of
-    damaged data. Tests copy it (:func:`copy_workspace`) before changing it."""
+    damaged data. Tests copy it (:func:`tests.support.workspaces.copy_workspace`) before changing it."""
     from training.labels import build_labels
 
     ws = feature_workspace(tmp_path_factory.mktemp("small"), customers=400, end=date(2024, 9, 30), seed=MODEL_SEED)
@@ -179,7 +119,8 @@ def model_workspace(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Wo
 @pytest.fixture(scope="session")
 def trained_workspace(model_workspace: Workspace) -> tuple[Workspace, str]:
     """The model workspace after one ``propensity train`` of every category (its training set, models and
-    report), and what the command printed. Tests that change its models work on a :func:`copy_workspace`."""
+    report), and what the command printed. Tests that change its models work on a
+    :func:`tests.support.workspaces.copy_workspace`."""
     from typer.testing import CliRunner
 
     from propensity.cli import app

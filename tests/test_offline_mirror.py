@@ -17,40 +17,9 @@ from propensity.features.feast_cli import materialize_args, run_feast
 from propensity.features.governance import check_store
 from propensity.offline_mirror import MANIFEST, plan_sync, sync_offline
 from propensity.storage import parquet_shape
-from tests.conftest import copy_workspace
+from tests.support.mirror import local_tree, published, remote_tree, rewrite
+from tests.support.workspaces import copy_workspace
 from training.trainer import write_workspace_training_set
-
-
-def remote_tree(uri: str) -> dict[str, bytes]:
-    """Every object under ``uri`` and its bytes."""
-    fs, root = pafs.FileSystem.from_uri(uri)
-    found = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
-    return {
-        info.path[len(root) + 1 :]: fs.open_input_stream(info.path).read()
-        for info in found
-        if info.type == pafs.FileType.File
-    }
-
-
-def published(uri: str) -> dict[str, bytes]:
-    """The mirrored files under ``uri`` and their bytes (the manifest aside)."""
-    return {name: data for name, data in remote_tree(uri).items() if name != MANIFEST}
-
-
-def local_tree(offline: Path) -> dict[str, bytes]:
-    """What the object store must hold for ``offline``: its files outside hidden ones."""
-    return {
-        path.relative_to(offline).as_posix(): path.read_bytes()
-        for path in offline.rglob("*")
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(offline).parts)
-    }
-
-
-def rewrite(path: Path, data: bytes) -> None:
-    """Replace a file as the builds do: written aside, renamed over it."""
-    aside = path.with_name(f".{path.name}.tmp")
-    aside.write_bytes(data)
-    aside.rename(path)
 
 
 @pytest.fixture

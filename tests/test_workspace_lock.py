@@ -17,7 +17,7 @@ from propensity.cli import app
 from propensity.config import Workspace
 from propensity.storage import aside_name
 from propensity.workspace_lock import HOLDER_FILE, WorkspaceBusyError, WorkspaceLock
-from tests.analytics.known import KnownWorkspace
+from tests.support.known import KnownWorkspace
 
 HOLD = """
 import sys, time

@@ -10,7 +10,7 @@ import pytest
 from propensity.analytics import reports
 from propensity.analytics.views import QueryError, WorkspaceViews
 from propensity.drift import SHARE_FLOOR
-from tests.analytics.known import BASE_BLOCKS, MUG_BUYERS, SCORED_AT, SNAPSHOTS, KnownWorkspace
+from tests.support.known import BASE_BLOCKS, MUG_BUYERS, SCORED_AT, SNAPSHOTS, KnownWorkspace
 
 
 def _rows(relation) -> list[dict]:

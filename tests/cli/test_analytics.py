@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from propensity.analytics.views import WorkspaceViews
 from propensity.cli import app
-from tests.analytics.known import KnownWorkspace
+from tests.support.known import KnownWorkspace
 
 QUERY = "SELECT customer_id, event_timestamp, stable, half_null FROM toy ORDER BY event_timestamp, customer_id"
 

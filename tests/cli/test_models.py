@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import Workspace
-from tests.conftest import copy_workspace
+from tests.support.workspaces import copy_workspace
 from training.registry import FeatureMismatchError, ModelRegistry
 from training.resolve import resolve_plan
 from training.trainer import TrainConfig, train_models

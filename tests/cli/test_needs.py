@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import Workspace
-from tests.conftest import copy_workspace
+from tests.support.workspaces import copy_workspace
 
 
 def _fails_naming(args: list[str], workdir: Path, command: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from propensity.config import WORKDIR_ENV, Workspace
 from propensity.workspace_lock import LOCK_FILE
-from tests.conftest import copy_workspace
+from tests.support.workspaces import copy_workspace
 
 
 def _contents(ws: Workspace) -> dict[str, tuple[int, int]]:

@@ -26,9 +26,9 @@ from propensity.features.definitions import SCORES_VIEW
 from propensity.features.embedding import product_embeddings_dir
 from propensity.features.pipeline import connect, data_range
 from propensity.stages import STAGES
-from tests.conftest import MODEL_SEED
-from tests.inference.test_scoring import _eligible
-from tests.test_offline_mirror import local_tree, published
+from tests.support.mirror import local_tree, published
+from tests.support.raw import eligible_customers
+from tests.support.workspaces import MODEL_SEED
 from training.registry import ModelRegistry
 
 CUSTOMERS = 1_000
@@ -74,7 +74,7 @@ def test_the_whole_pipeline_runs_on_a_cluster_from_s3_and_resumes_from_any_stage
 
     day = data_range(connect(ws))[1] + timedelta(days=1)
     scores = pq.read_table(ws.offline_dir / SCORES_VIEW / day.isoformat()).to_pandas().set_index("customer_id")
-    assert set(scores.index) == _eligible(ws, day)
+    assert set(scores.index) == eligible_customers(ws, day)
     sample = sorted(scores.index)[:: max(1, len(scores) // 50)]
     online = (
         FeatureStore(repo_path=str(ws.feature_repo))

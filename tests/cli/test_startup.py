@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from propensity.config import WORKDIR_ENV
-from tests.analytics.known import KnownWorkspace
+from tests.support.known import KnownWorkspace
 
 HEAVY = {"feast", "ray", "xgboost", "sklearn", "torch"}
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import Workspace
-from tests.conftest import copy_workspace
+from tests.support.workspaces import copy_workspace
 from training.inputs import current_training_set
 
 runner = CliRunner()

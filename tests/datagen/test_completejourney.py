@@ -16,7 +16,7 @@ from propensity.datagen.completejourney import (
 )
 from propensity.datagen.output import read_manifest
 from propensity.datagen.schema import RAW_SCHEMAS
-from tests.conftest import raw_connection
+from tests.support.raw import raw_connection
 
 
 @pytest.fixture(scope="module")

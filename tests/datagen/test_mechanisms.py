@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from propensity.datagen.catalog import CATEGORIES, THEMES
-from tests.conftest import raw_connection
+from tests.support.raw import raw_connection
 
 CUTOFFS = "'2024-09-01', '2024-12-01', '2025-03-01', '2025-06-01', '2025-09-01'"
 

@@ -13,7 +13,7 @@ from propensity.datagen.catalog import CATEGORIES
 from propensity.datagen.output import read_manifest, read_table
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
-from tests.conftest import raw_connection
+from tests.support.raw import raw_connection
 
 SMALL = SyntheticConfig(customers=900, start=date(2024, 1, 1), end=date(2024, 9, 30), seed=3)
 

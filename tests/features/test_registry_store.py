@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from propensity.cli import app
 from propensity.config import Workspace
 from propensity.features.registry_store import AtomicFileRegistryStore, recorded_root
-from tests.conftest import copy_workspace
+from tests.support.workspaces import copy_workspace
 
 
 def _store(path: Path) -> AtomicFileRegistryStore:

@@ -26,8 +26,9 @@ from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.feast_cli import online_view_options, run_feast
 from propensity.features.governance import check_store
 from propensity.features.pipeline import SCHEMA_FILE, BuildConfig, build_features, view_dir
-from tests.conftest import copy_workspace
-from tests.features.helpers import feast_materialize_in_two_steps, latest_offline, read_view
+from tests.support.feature_store import feast_materialize_in_two_steps, latest_offline, read_view
+from tests.support.servers import free_port
+from tests.support.workspaces import copy_workspace
 
 runner = CliRunner()
 
@@ -118,18 +119,12 @@ def test_offline_only_views_are_not_materialized(ws: Workspace) -> None:
     assert values["orders_photo_books_365d"] == [None]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def redis_server() -> Iterator[str]:
     """A real redis-server on a free loopback port, without persistence; stopped after the test."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server must be installed (scripts/test.sh installs it)"
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

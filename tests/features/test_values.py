@@ -17,7 +17,7 @@ from propensity.config import Workspace
 from propensity.datagen.output import raw_output, write_tables
 from propensity.features.catalog import EMBEDDING_FEATURE, HISTORY_DAYS, View
 from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
-from tests.features.helpers import read_view
+from tests.support.feature_store import read_view
 
 T1 = datetime(2025, 3, 3, tzinfo=UTC)  # snapshots (Mondays, midnight UTC)
 T2 = datetime(2025, 3, 10, tzinfo=UTC)

@@ -30,8 +30,9 @@ from propensity.config import Workspace
 from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import SCHEMA_FILE, connect, data_range, view_dir
 from propensity.features.schemas import SCORES_VIEW
-from tests.conftest import copy_workspace
-from tests.features.helpers import feast_materialize_in_two_steps, latest_offline
+from tests.support.feature_store import feast_materialize_in_two_steps, latest_offline
+from tests.support.raw import eligible_customers
+from tests.support.workspaces import copy_workspace
 from training.registry import PROFILE_FILE, ModelRegistry
 from training.training_set import build_training_set
 
@@ -78,22 +79,11 @@ def _scores(ws: Workspace, day: date) -> pd.DataFrame:
     return pq.read_table(ScoreStore(ws, None).path(day)).to_pandas().sort_values("customer_id", ignore_index=True)
 
 
-def _eligible(ws: Workspace, day: date) -> set[int]:
-    """Customers with an order or session in the 365 days before ``day``, from the raw tables with pandas."""
-    start = pd.Timestamp(day, tz="UTC") - pd.Timedelta(days=365)
-    end = pd.Timestamp(day, tz="UTC")
-    ids = set()
-    for table, column in (("orders", "ordered_at"), ("sessions", "started_at")):
-        frame = pq.read_table(ws.raw_dir / table, columns=["customer_id", column]).to_pandas()
-        ids |= set(frame.customer_id[(frame[column] >= start) & (frame[column] < end)])
-    return ids
-
-
 def test_every_eligible_customer_gets_the_boosters_own_scores(scored: Workspace) -> None:
     scored.activate()
     day = _last_day(scored)
     scores = _scores(scored, day)
-    assert set(scores.customer_id) == _eligible(scored, day) and scores.customer_id.is_unique
+    assert set(scores.customer_id) == eligible_customers(scored, day) and scores.customer_id.is_unique
     registry = ModelRegistry(scored.models_dir)
     modelled = _modelled(scored)
     assert json.loads(scores.model_versions.iloc[0]) == {c: registry.production(c).version for c in modelled}

@@ -15,7 +15,7 @@ from propensity.cli import app
 from propensity.config import WORKDIR_ENV, Workspace
 from propensity.features.embedding import MAX_DESCRIPTION_BYTES
 from propensity.features.pipeline import connect, raw_anomalies
-from tests.conftest import copy_workspace
+from tests.support.workspaces import copy_workspace
 
 runner = CliRunner()
 HOSTILE = "x'; DROP TABLE raw_orders; --"

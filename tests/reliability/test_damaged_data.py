@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from propensity.cli import app
 from propensity.config import Workspace
 from propensity.features.pipeline import build_features, view_dir
-from tests.conftest import copy_workspace
+from tests.support.workspaces import copy_workspace
 
 runner = CliRunner()
 

@@ -31,8 +31,9 @@ from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import connect, data_range, view_dir
 from propensity.storage import sql_path
-from tests.conftest import copy_workspace, two_worker_cluster
 from tests.reliability.faults import WorkerKiller, finish, kill_when, propensity
+from tests.support.servers import two_worker_cluster
+from tests.support.workspaces import copy_workspace
 from training.registry import ModelRegistry
 
 CATEGORY = "greeting_cards"

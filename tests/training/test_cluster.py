@@ -15,9 +15,8 @@ import pyarrow.parquet as pq
 from ray.cluster_utils import Cluster
 
 from propensity.config import Workspace
+from tests.support.assertions import assert_good_and_reproducible, assert_same_rows
 from tests.training.cases import make_repo, write_rows
-from tests.training.test_data_parallel import assert_good_and_reproducible
-from tests.training.test_training_set import assert_same_rows
 
 
 def test_training_set_cli_on_a_two_worker_cluster_from_s3(cluster: Cluster, s3_bucket: str, tmp_path: Path) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from propensity.config import Workspace
 from training.data_parallel import survey
@@ -25,24 +22,8 @@ CATEGORY = "photo_books"  # one of the two with the most positives
 def trained(trained_workspace: tuple[Workspace, str]) -> Workspace:
     """The session's workspace trained per category, for the survey and the strategy choice (training
     data-parallel itself runs across a cluster in tests/training/test_cluster.py, checked with
-    :func:`assert_good_and_reproducible`)."""
+    :func:`tests.support.assertions.assert_good_and_reproducible`)."""
     return trained_workspace[0]
-
-
-def assert_good_and_reproducible(ws: Workspace, category: str) -> None:
-    """The category's latest model is in production with a test AUC above 0.7, and the workers' test shards were
-    put back together row for row: it scores the test cutoff's rows of the written training set to that AUC."""
-    registry = ModelRegistry(ws.models_dir)
-    model = registry.load(category)
-    assert registry.stage(category, model.card.version) == "production"
-    assert model.card.metrics["roc_auc"] > 0.7
-    table = pq.read_table(ws.training_sets_dir / "propensity_v1")
-    test_cutoff = datetime.fromisoformat(model.card.split["test"][0]).replace(tzinfo=UTC)
-    rows = table.filter(pc.equal(table.column("event_timestamp"), test_cutoff))
-    scores = model.predict_proba(model.card.layout.matrix(rows))
-    labels = rows.column(LABEL_PREFIX + category).to_numpy()
-    assert roc_auc_score(labels, scores) == pytest.approx(model.card.metrics["roc_auc"], abs=1e-9)
-    assert model.card.metrics["positives"] == labels.sum()
 
 
 def test_the_streaming_survey_describes_the_set_as_loading_it_whole_does(trained: Workspace) -> None:

@@ -10,8 +10,8 @@ import pytest
 from propensity.config import Workspace
 from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import view_dir
-from tests.conftest import copy_workspace
-from tests.test_offline_mirror import rewrite
+from tests.support.mirror import rewrite
+from tests.support.workspaces import copy_workspace
 from training.inputs import current_training_set
 from training.trainer import write_workspace_training_set
 

@@ -14,6 +14,7 @@ from feast import FeatureStore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.assertions import assert_same_rows
 from tests.training.cases import make_repo, write_rows
 from training.training_set import build_training_set, write_training_set
 
@@ -29,20 +30,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory, ray_session) -> tuple[Path, F
 def collect(dataset: ray.data.Dataset) -> pa.Table:
     """A training set's rows on the driver (tests only: the data is tiny)."""
     return pa.concat_tables(ray.get(dataset.to_arrow_refs()))
-
-
-def assert_same_rows(expected: pa.Table, got: pa.Table) -> None:
-    """Same schema (names, order, types) and the same multiset of rows."""
-    assert got.schema.equals(expected.schema), f"{got.schema}\n!=\n{expected.schema}"
-    order = [("row_id", "ascending")]  # duplicated entity rows are whole duplicates, so their order is moot
-    left, right = expected.to_pandas().sort_values("row_id", kind="stable"), got.sort_by(order).to_pandas()
-    pd.testing.assert_frame_equal(
-        right.reset_index(drop=True).map(_comparable), left.reset_index(drop=True).map(_comparable)
-    )
-
-
-def _comparable(value):
-    return tuple(value.tolist()) if hasattr(value, "tolist") and not isinstance(value, float) else value
 
 
 def as_input(entities: pd.DataFrame, kind: str, tmp_path: Path):
