@@ -19,18 +19,15 @@ import time
 from pathlib import Path
 
 import pyarrow.fs as pafs
-from _measure import measure, median_of  # bench/ is first on sys.path when run as a script
+from _measure import measure, median_of  # bench/ is on sys.path when run as a script
 
-# ... and its training.py would hide the `training` package: drop the directory once _measure is in.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from propensity.cli.feast import run_feast  # noqa: E402
-from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace  # noqa: E402
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
-from propensity.features.pipeline import build_features  # noqa: E402
-from propensity.offline_mirror import sync_offline  # noqa: E402
-from training.labels import build_labels  # noqa: E402
-from training.trainer import write_workspace_training_set  # noqa: E402
+from propensity.cli.feast import run_feast
+from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.pipeline import build_features
+from propensity.offline_mirror import sync_offline
+from training.labels import build_labels
+from training.trainer import write_workspace_training_set
 
 
 def s3_server() -> tuple[subprocess.Popen, str]:

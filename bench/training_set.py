@@ -33,15 +33,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
-from _measure import Measurement, measure, median_of  # bench/ is first on sys.path when run as a script
+from _measure import Measurement, measure, median_of  # bench/ is on sys.path when run as a script
 
-# ... and its training.py would hide the `training` package: drop the directory once _measure is in.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from propensity.cli.feast import run_feast  # noqa: E402
-from propensity.config import Workspace  # noqa: E402
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
-from propensity.features.pipeline import build_features  # noqa: E402
+from propensity.cli.feast import run_feast
+from propensity.config import Workspace
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.pipeline import build_features
 
 SERVICE = "propensity_v1"
 CUTOFFS = [datetime(2025, month, 1, tzinfo=UTC) for month in range(2, 13)]
