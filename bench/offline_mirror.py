@@ -24,6 +24,7 @@ from _measure import measure, median_of  # bench/ is on sys.path when run as a s
 from propensity.cli.feast import run_feast
 from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.catalog import FEATURE_SERVICE
 from propensity.features.pipeline import build_features
 from propensity.offline_mirror import sync_offline
 from training.labels import build_labels
@@ -64,7 +65,7 @@ def main() -> None:
             assert run_feast(ws, ["apply"], capture=True).returncode == 0
             files = [f for f in ws.offline_dir.rglob("*") if f.is_file() and ".staging" not in f.parts]
             size = sum(f.stat().st_size for f in files)
-            disk = median_of([measure(lambda: write_workspace_training_set(ws, "propensity_v1"))
+            disk = median_of([measure(lambda: write_workspace_training_set(ws, FEATURE_SERVICE))
                               for _ in range(args.repeats)])  # fmt: skip
 
             fs, root = pafs.FileSystem.from_uri(bucket)
@@ -78,7 +79,7 @@ def main() -> None:
             os.environ.update({OFFLINE_URI_ENV: mirrored.offline_uri, FEAST_YAML_ENV: str(mirrored.feast_yaml)})
             ws = Workspace.resolve(ws.root).activate()
             assert run_feast(ws, ["apply"], capture=True).returncode == 0
-            remote = median_of([measure(lambda: write_workspace_training_set(ws, "propensity_v1"))
+            remote = median_of([measure(lambda: write_workspace_training_set(ws, FEATURE_SERVICE))
                                 for _ in range(args.repeats)])  # fmt: skip
     finally:
         server.terminate()

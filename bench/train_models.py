@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from propensity.config import Workspace
+from propensity.features.catalog import FEATURE_SERVICE
 from training.booster import BoosterParams, positive_weight, predict_proba
 from training.evaluate import evaluate
 from training.fitting import SPLITS, fit_category, skip_reason
@@ -41,8 +42,6 @@ from training.labels import LABEL_PREFIX, LabelConfig, build_labels
 from training.splits import split_cutoffs
 from training.trainer import TrainConfig, fit_categories, load_splits, quantize
 from training.training_set import build_training_set, write_training_set
-
-SERVICE = "propensity_v1"
 
 
 def main() -> None:
@@ -77,10 +76,10 @@ def main() -> None:
 
 def _prepare(ws: Workspace) -> tuple[int, int, int]:
     """Labels and the training set, unless already there."""
-    target = ws.training_sets_dir / SERVICE
+    target = ws.training_sets_dir / FEATURE_SERVICE
     if not target.is_dir():
         build_labels(ws, LabelConfig())
-        write_training_set(build_training_set(ws.feature_repo, ws.labels_dir, SERVICE, presorted=True), target)
+        write_training_set(build_training_set(ws.feature_repo, ws.labels_dir, FEATURE_SERVICE, presorted=True), target)
     schema = pq.read_schema(next(target.glob("*.parquet")))
     labels = [n for n in schema.names if n.startswith(LABEL_PREFIX)]
     return pq.ParquetDataset(target).read(columns=["customer_id"]).num_rows, len(schema.names), len(labels)
@@ -99,7 +98,7 @@ def _run(ws: Workspace, kind: str, workers: int) -> dict[str, float]:
 def _child(ws: Workspace, kind: str, workers: int) -> dict[str, float]:
     definition = json.loads((ws.labels_dir / "_labels.json").read_text())
     split = split_cutoffs([date.fromisoformat(c) for c in definition["cutoffs"]], definition["horizon_days"])
-    path = ws.training_sets_dir / SERVICE
+    path = ws.training_sets_dir / FEATURE_SERVICE
     schema = pq.read_schema(next(path.glob("*.parquet")))
     categories = [n.removeprefix(LABEL_PREFIX) for n in schema.names if n.startswith(LABEL_PREFIX)]
     if kind in ("ours", "data-parallel"):

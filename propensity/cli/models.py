@@ -24,7 +24,8 @@ from propensity.cli._common import (
     writing_workspace,
 )
 from propensity.config import Workspace
-from training.config import FEATURE_SERVICE, Strategy, TrainConfig
+from propensity.features.catalog import FEATURE_SERVICE
+from training.config import Strategy, TrainConfig
 
 if TYPE_CHECKING:
     from training.trainer import TrainingRun

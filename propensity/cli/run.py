@@ -26,8 +26,8 @@ from propensity.cli.datagen import raw_config, write_raw
 from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import Workspace
 from propensity.datagen.config import SyntheticConfig
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from training.config import FEATURE_SERVICE, LabelConfig, TrainConfig
+from propensity.features.catalog import FEATURE_SERVICE, ONLINE_PROFILE_VIEWS
+from training.config import LabelConfig, TrainConfig
 
 if TYPE_CHECKING:
     from inference.scoring import ScoringRun

@@ -22,7 +22,8 @@ from propensity.cli._common import (
     use_ray,
     writing_workspace,
 )
-from training.config import BATCH_ROWS, FEATURE_SERVICE, LabelConfig
+from propensity.features.catalog import FEATURE_SERVICE
+from training.config import BATCH_ROWS, LabelConfig
 
 _LABELS = LabelConfig()
 
