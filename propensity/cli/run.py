@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from propensity.cli.feast import materialize_args, run_feast
 from propensity.config import Workspace
 from propensity.datagen.config import SyntheticConfig
 from propensity.features.catalog import FEATURE_SERVICE, ONLINE_PROFILE_VIEWS
+from propensity.runs import new_run_id
 from training.config import LabelConfig, TrainConfig
 
 if TYPE_CHECKING:
@@ -94,8 +94,7 @@ def run(
     raw_config(source, customers=customers, start=start, end=end, seed=seed)  # refuse bad options before any work
     ws = writing_workspace(ctx, workdir)
     started = datetime.now(UTC)
-    state = PipelineRun(ws, f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", source, customers, start, end, seed,
-                        fresh, max_psi)  # fmt: skip
+    state = PipelineRun(ws, new_run_id(started), source, customers, start, end, seed, fresh, max_psi)
     log = use_ray(ctx, ws, ray_address, state.report_dir / "run.log")
     quiet_ray_data()
     expected = (StageError, ValueError, FileNotFoundError, FeastError, OutputExistsError, duckdb.Error, typer.Exit)
