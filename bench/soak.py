@@ -41,8 +41,8 @@ from propensity.config import Workspace
 from propensity.datagen.output import raw_output, read_manifest, write_tables
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import view_dir
+from propensity.features.schemas import SCORES_VIEW
 from propensity.storage import sql_path
 
 ARRIVAL = {  # the column that says when a row of a raw table became known
