@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -25,15 +24,12 @@ import pyarrow.parquet as pq
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
-# Run as a script, this file's directory comes first on sys.path and its name would hide the `training` package.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from training.booster import positive_weight, predict_proba  # noqa: E402
-from training.config import BoosterParams, TrainConfig  # noqa: E402
-from training.fitting import SPLITS, fit_category, quantile_options, skip_reason  # noqa: E402
-from training.labels import LABEL_PREFIX  # noqa: E402
-from training.splits import split_cutoffs  # noqa: E402
-from training.trainer import load_splits  # noqa: E402
+from training.booster import positive_weight, predict_proba
+from training.config import BoosterParams, TrainConfig
+from training.fitting import SPLITS, fit_category, quantile_options, skip_reason
+from training.labels import LABEL_PREFIX
+from training.splits import split_cutoffs
+from training.trainer import load_splits
 
 
 def main() -> None:

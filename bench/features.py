@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
-from _measure import measure  # bench/ is first on sys.path when run as a script
+from _measure import measure  # bench/ is on sys.path when run as a script
 
-# ... and its training.py would hide the `training` package: drop the directory once _measure is in.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from propensity.config import Workspace  # noqa: E402
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS  # noqa: E402
-from propensity.features.feast_cli import run_feast  # noqa: E402
-from propensity.features.pipeline import build_features  # noqa: E402
+from propensity.config import Workspace
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS
+from propensity.features.feast_cli import run_feast
+from propensity.features.pipeline import build_features
 
 
 def main() -> None:

@@ -19,18 +19,16 @@ import time
 from pathlib import Path
 
 import pyarrow.fs as pafs
-from _measure import measure, median_of  # bench/ is first on sys.path when run as a script
+from _measure import measure, median_of  # bench/ is on sys.path when run as a script
 
-# ... and its training.py would hide the `training` package: drop the directory once _measure is in.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace  # noqa: E402
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
-from propensity.features.feast_cli import run_feast  # noqa: E402
-from propensity.features.pipeline import build_features  # noqa: E402
-from propensity.offline_mirror import sync_offline  # noqa: E402
-from training.labels import build_labels  # noqa: E402
-from training.trainer import write_workspace_training_set  # noqa: E402
+from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.catalog import FEATURE_SERVICE
+from propensity.features.feast_cli import run_feast
+from propensity.features.pipeline import build_features
+from propensity.offline_mirror import sync_offline
+from training.labels import build_labels
+from training.trainer import write_workspace_training_set
 
 
 def s3_server() -> tuple[subprocess.Popen, str]:
@@ -67,7 +65,7 @@ def main() -> None:
             assert run_feast(ws, ["apply"], capture=True).returncode == 0
             files = [f for f in ws.offline_dir.rglob("*") if f.is_file() and ".staging" not in f.parts]
             size = sum(f.stat().st_size for f in files)
-            disk = median_of([measure(lambda: write_workspace_training_set(ws, "propensity_v1"))
+            disk = median_of([measure(lambda: write_workspace_training_set(ws, FEATURE_SERVICE))
                               for _ in range(args.repeats)])  # fmt: skip
 
             fs, root = pafs.FileSystem.from_uri(bucket)
@@ -81,7 +79,7 @@ def main() -> None:
             os.environ.update({OFFLINE_URI_ENV: mirrored.offline_uri, FEAST_YAML_ENV: str(mirrored.feast_yaml)})
             ws = Workspace.resolve(ws.root).activate()
             assert run_feast(ws, ["apply"], capture=True).returncode == 0
-            remote = median_of([measure(lambda: write_workspace_training_set(ws, "propensity_v1"))
+            remote = median_of([measure(lambda: write_workspace_training_set(ws, FEATURE_SERVICE))
                                 for _ in range(args.repeats)])  # fmt: skip
     finally:
         server.terminate()

@@ -38,12 +38,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-# Run as a script, this file's directory comes first on sys.path and bench/training.py would hide `training`.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from propensity.config import Workspace  # noqa: E402
-from propensity.features.pipeline import connect, data_range  # noqa: E402
-from propensity.storage import sql_path  # noqa: E402
+from propensity.config import Workspace
+from propensity.features.pipeline import connect, data_range
+from propensity.storage import sql_path
 
 ROWS_PER_FILE = 10_000
 ID_STRIDE = 10**8  # replica k of customer c is customer k * ID_STRIDE + c

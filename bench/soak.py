@@ -37,16 +37,13 @@ from pathlib import Path
 
 import duckdb
 
-# Run as a script, this file's directory comes first on sys.path and bench/training.py would hide `training`.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from propensity.config import Workspace  # noqa: E402
-from propensity.datagen.output import raw_output, read_manifest, write_tables  # noqa: E402
-from propensity.datagen.schema import RAW_SCHEMAS  # noqa: E402
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS  # noqa: E402
-from propensity.features.definitions import SCORES_VIEW  # noqa: E402
-from propensity.features.pipeline import view_dir  # noqa: E402
-from propensity.storage import sql_path  # noqa: E402
+from propensity.config import Workspace
+from propensity.datagen.output import raw_output, read_manifest, write_tables
+from propensity.datagen.schema import RAW_SCHEMAS
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS
+from propensity.features.pipeline import view_dir
+from propensity.features.schemas import SCORES_VIEW
+from propensity.storage import sql_path
 
 ARRIVAL = {  # the column that says when a row of a raw table became known
     "customers": "signup_at",

@@ -33,17 +33,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
-from _measure import Measurement, measure, median_of  # bench/ is first on sys.path when run as a script
+from _measure import Measurement, measure, median_of  # bench/ is on sys.path when run as a script
 
-# ... and its training.py would hide the `training` package: drop the directory once _measure is in.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from propensity.cli.feast import run_feast
+from propensity.config import Workspace
+from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
+from propensity.features.catalog import FEATURE_SERVICE
+from propensity.features.pipeline import build_features
 
-from propensity.config import Workspace  # noqa: E402
-from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic  # noqa: E402
-from propensity.features.feast_cli import run_feast  # noqa: E402
-from propensity.features.pipeline import build_features  # noqa: E402
-
-SERVICE = "propensity_v1"
 CUTOFFS = [datetime(2025, month, 1, tzinfo=UTC) for month in range(2, 13)]
 
 
@@ -130,7 +127,7 @@ def _prepare(ws: Workspace, customers: int) -> int:
     from feast import FeatureStore
 
     store = FeatureStore(repo_path=str(ws.feature_repo))
-    return sum(len(p.features) for p in store.get_feature_service(SERVICE).feature_view_projections)
+    return sum(len(p.features) for p in store.get_feature_service(FEATURE_SERVICE).feature_view_projections)
 
 
 def _entities(ws: Workspace, path: Path, copies: int) -> Path:
@@ -178,7 +175,7 @@ def _child(
         store = FeatureStore(repo_path=str(Workspace.resolve().feature_repo))
         frame = pq.read_table(entities).to_pandas()
         started = time.perf_counter()
-        job = store.get_historical_features(frame, store.get_feature_service(SERVICE))
+        job = store.get_historical_features(frame, store.get_feature_service(FEATURE_SERVICE))
         table = job.to_arrow()
         table.to_pandas()  # what to_df() does: to_arrow().to_pandas(); the Arrow table is kept for the check
         seconds = time.perf_counter() - started
@@ -194,7 +191,7 @@ def _child(
     repo = Workspace.resolve().feature_repo
     streaming_or_auto = True if streaming else None
     dataset = build_training_set(
-        repo, entities, SERVICE, workers=workers, presorted=presorted, streaming=streaming_or_auto
+        repo, entities, FEATURE_SERVICE, workers=workers, presorted=presorted, streaming=streaming_or_auto
     ).materialize()
     joined = time.perf_counter() - started
     write_training_set(dataset, out, overwrite=True)

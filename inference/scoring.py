@@ -14,7 +14,6 @@ its training data (:mod:`inference.drift_check`; the per-feature PSI is kept in
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,6 +35,7 @@ from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import connect, data_range
 from propensity.offline_mirror import sync_offline
 from propensity.raysession import cluster_cpus
+from propensity.runs import new_run_id
 from propensity.storage import sql_path, write_parquet
 from training.labels import eligible_customers_query
 from training.registry import ModelRegistry
@@ -66,7 +66,7 @@ class ScoringRun:
 def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
     """Score every eligible customer as of ``config.as_of`` and publish the scores (see module docs)."""
     started = datetime.now(UTC)
-    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = new_run_id(started)
     store = FeatureStore(repo_path=str(ws.feature_repo))
     columns = score_columns(store)
     models = production_models(ModelRegistry(ws.models_dir), store, config.categories)

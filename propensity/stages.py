@@ -16,10 +16,10 @@ from propensity import needs
 from propensity.config import Workspace
 from propensity.datagen.config import CompleteJourneyConfig, SyntheticConfig
 from propensity.errors import BadInputError
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS
+from propensity.features.catalog import FEATURE_SERVICE, ONLINE_PROFILE_VIEWS
 from propensity.features.config import BuildConfig
 from propensity.progress import Progress
-from training.config import BATCH_ROWS, FEATURE_SERVICE, LabelConfig, TrainConfig
+from training.config import BATCH_ROWS, LabelConfig, TrainConfig
 
 if TYPE_CHECKING:
     from inference.scoring import ScoringRun

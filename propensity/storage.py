@@ -158,6 +158,11 @@ def sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+def sql_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier (quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A binary file written aside and renamed onto ``path`` only when the block completes (else removed)."""

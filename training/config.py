@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FEATURE_SERVICE = "propensity_v1"  # the feature service models train on unless told otherwise
+from propensity.features.catalog import FEATURE_SERVICE
+
 BATCH_ROWS = 50_000  # entity rows per point-in-time join task, at most
 Strategy = Literal["auto", "per-category", "data-parallel"]
 _CADENCE = re.compile(r"^(monthly|weekly|[1-9][0-9]{0,2}d)$")

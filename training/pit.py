@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from training.plan import ENTITY_TIMESTAMP, JoinPlan, ViewPlan, quote
+from propensity.storage import sql_identifier
+from training.plan import ENTITY_TIMESTAMP, JoinPlan, ViewPlan
 from training.sources import Bounds, ViewFiles, timestamp_micros
 
 _ROW = "__entity_row"
@@ -76,7 +77,7 @@ class PointInTimeJoiner:
         """The entity columns as DuckDB hands them over (the types Feast's output has)."""
         self.con.register("entities", entities)
         try:
-            select = ", ".join(quote(c) for c in entities.column_names)
+            select = ", ".join(sql_identifier(c) for c in entities.column_names)
             return self.con.sql(f"SELECT {select} FROM entities").to_arrow_table()
         finally:
             self.con.unregister("entities")

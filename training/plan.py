@@ -56,8 +56,3 @@ class JoinPlan:
     def entity_keys(self) -> tuple[str, ...]:
         """The entity columns the views join on, in order of first use."""
         return tuple(dict.fromkeys(key for view in self.views for key in view.join_keys.values()))
-
-
-def quote(name: str) -> str:
-    """A SQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'

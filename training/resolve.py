@@ -19,8 +19,8 @@ from feast.errors import FeastObjectNotFoundException, FeatureViewNotFoundExcept
 from feast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 from propensity.features.manifest import check_published
-from propensity.storage import DamagedFileError, check_parquet_files
-from training.plan import JoinPlan, TrainingSetError, ViewPlan, quote
+from propensity.storage import DamagedFileError, check_parquet_files, sql_identifier
+from training.plan import JoinPlan, TrainingSetError, ViewPlan
 from training.sources import footer, parquet_files
 
 # Feast type -> the DuckDB types a Parquet column may have for it.
@@ -186,7 +186,7 @@ def _output_schema(found: dict[str, str], columns: list[str], outputs: tuple[str
     """The Arrow types DuckDB gives ``columns`` (of DuckDB types ``found``), under ``outputs``: what Feast's
     DuckDB store returns for them."""
     distinct = list(dict.fromkeys(found[c] for c in columns))
-    select = ", ".join(f"NULL::{type_} AS {quote(str(i))}" for i, type_ in enumerate(distinct)) or "1"
+    select = ", ".join(f"NULL::{type_} AS {sql_identifier(str(i))}" for i, type_ in enumerate(distinct)) or "1"
     arrow = _connection().sql(f"SELECT {select}").to_arrow_table().schema
     types = {type_: arrow.field(i).type for i, type_ in enumerate(distinct)}
     return pa.schema([(o, types[found[c]]) for c, o in zip(columns, outputs, strict=True)])

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -38,6 +37,7 @@ from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.errors import BadInputError
 from propensity.offline_mirror import sync_offline
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
+from propensity.runs import new_run_id
 from training import data_parallel
 from training.booster import positive_weight, predict_proba
 from training.config import BoosterParams, TrainConfig
@@ -126,7 +126,7 @@ def fit_categories(
     """Train, evaluate, register and (maybe) promote a model per category on the training set at ``path``
     (written by :func:`training.build_training_set` from the workspace's labels)."""
     started = started or datetime.now(UTC)
-    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = new_run_id(started)
     definition = read_definition(ws)
     label_names = set(pq.read_schema(ws.labels_dir / "labels.parquet").names)
     features = [name for name in pq.read_schema(next(path.glob("*.parquet"))).names if name not in label_names]

@@ -12,8 +12,9 @@ import pyarrow as pa
 
 from propensity.analytics.views import QueryError, WorkspaceViews
 from propensity.drift import REFERENCE_ROWS, DriftProfile
-from propensity.features.definitions import SCORES_VIEW
 from propensity.features.pipeline import data_range
+from propensity.features.schemas import SCORES_VIEW
+from propensity.storage import sql_identifier
 from training.labels import DEFINITION_FILE, LabelConfig, in_label_window, read_definition
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "DECIMAL")
@@ -78,7 +79,7 @@ def coverage(
         day = snapshot or _dates(views, name)[-1]
         features = [c for c in views.con.table(name).columns if c not in KEY_COLUMNS]
         counts = views.con.sql(
-            f"SELECT count(*), {', '.join(f'count({_quote(c)})' for c in features)} FROM {name} "
+            f"SELECT count(*), {', '.join(f'count({sql_identifier(c)})' for c in features)} FROM {name} "
             "WHERE event_timestamp = $1",
             params=[_stamp(day)],
         ).fetchall()[0]
@@ -116,7 +117,8 @@ def drift(
         columns = _numeric_features(views, name)
         if not columns:
             continue
-        select = f"SELECT {', '.join(f'{_quote(c)}::DOUBLE' for c in columns)} FROM {name} WHERE event_timestamp = $1"
+        doubles = ", ".join(f"{sql_identifier(c)}::DOUBLE" for c in columns)
+        select = f"SELECT {doubles} FROM {name} WHERE event_timestamp = $1"
         sample = views.con.sql(
             f"{select} USING SAMPLE reservoir({REFERENCE_ROWS} ROWS) REPEATABLE (0)", params=[_stamp(start)]
         )
@@ -194,7 +196,3 @@ def _label_horizon(views: WorkspaceViews) -> int:
 
 def _stamp(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

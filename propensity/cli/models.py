@@ -17,8 +17,9 @@ from propensity.cli._common import (
     settings,
     workspace,
 )
+from propensity.features.catalog import FEATURE_SERVICE
 from propensity.stages import Train, TrainOptions
-from training.config import FEATURE_SERVICE, Strategy, TrainConfig
+from training.config import Strategy, TrainConfig
 
 if TYPE_CHECKING:
     from training.trainer import TrainingRun

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +29,9 @@ from propensity.cli._common import (
 from propensity.config import Workspace
 from propensity.datagen.config import SyntheticConfig
 from propensity.errors import BadInputError, PropensityError
+from propensity.features.catalog import FEATURE_SERVICE
 from propensity.progress import Progress as ProgressCallback
+from propensity.runs import new_run_id
 from propensity.stages import (
     STAGES,
     BuildOptions,
@@ -45,7 +46,7 @@ from propensity.stages import (
     TrainOptions,
     source_config,
 )
-from training.config import FEATURE_SERVICE, LabelConfig
+from training.config import LabelConfig
 
 if TYPE_CHECKING:
     from inference.scoring import ScoringRun
@@ -107,7 +108,7 @@ def run(
         scoring = ScoreConfig(max_psi=max_psi)
     ws = writing_workspace(ctx, workdir)
     started = datetime.now(UTC)
-    state = PipelineRun(ws, f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", {})
+    state = PipelineRun(ws, new_run_id(started), {})
     state.options = _stage_options(state, RawOptions(config, overwrite=fresh, keep=not fresh), scoring)
     log = use_ray(ctx, ws, ray_address, state.report_dir / "run.log")
     quiet_ray_data()

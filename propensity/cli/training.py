@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from propensity.cli._common import RayAddressOption, WorkdirOption, console, parse_date, run_stage, settings
+from propensity.features.catalog import FEATURE_SERVICE
 from propensity.stages import JoinTrainingSet, Labels, TrainingSetOptions
-from training.config import BATCH_ROWS, FEATURE_SERVICE, LabelConfig
+from training.config import BATCH_ROWS, LabelConfig
 
 _LABELS = LabelConfig()
 

@@ -141,6 +141,7 @@ _VIEWS: dict[str, tuple[str, int, bool, str]] = {  # name: (description, ttl day
     ),
 }
 ONLINE_PROFILE_VIEWS = ("customer_profile", "customer_rfm", "customer_engagement")
+FEATURE_SERVICE = "propensity_v1"  # the Feast feature service of every catalog view: models train on it by default
 
 
 def validate_identifier(value: str, what: str) -> str:

@@ -12,7 +12,7 @@ from feast.data_format import ParquetFormat
 from feast.types import Array, Float32, Int32, PrimitiveFeastType, String
 
 from propensity.config import Workspace
-from propensity.features.catalog import ONLINE_PROFILE_VIEWS, OWNER, DType, View, view_by_name
+from propensity.features.catalog import FEATURE_SERVICE, ONLINE_PROFILE_VIEWS, OWNER, DType, View
 from propensity.features.pipeline import view_location, workspace_catalog
 from propensity.features.schemas import SCORES_VIEW, scored_categories
 
@@ -66,9 +66,8 @@ class Definitions:
             owner=OWNER,
         )
 
-    def view(self, name: str) -> FeatureView:
-        """The Feast feature view ``name`` with every feature of the catalog view as a typed, described field."""
-        view = view_by_name(self.catalog, name)
+    def view(self, view: View) -> FeatureView:
+        """The Feast feature view of catalog view ``view``, every feature a typed, described field."""
         return FeatureView(
             name=view.name,
             entities=[customer],
@@ -98,10 +97,14 @@ class Definitions:
             owner=OWNER,
         )
 
+    def views(self) -> dict[str, FeatureView]:
+        """Every catalog view as a Feast feature view, by name, in catalog order."""
+        return {view.name: self.view(view) for view in self.catalog}
+
     def training_service(self, views: list[FeatureView]) -> FeatureService:
-        """``propensity_v1``: every training feature (all views)."""
+        """``FEATURE_SERVICE``: every training feature (all views)."""
         return FeatureService(
-            name="propensity_v1",
+            name=FEATURE_SERVICE,
             features=views,
             description="Every customer feature, for training and batch scoring of the propensity models.",
             tags={"owner": OWNER},

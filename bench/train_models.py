@@ -16,7 +16,7 @@ training set joined from them, once. Then, on that same training set:
 Each contender runs in a fresh process (Ray started before the clock). The last line is
 ``ratio_vs_plain_xgboost=<x>`` (median time of ours with 2 workers / median baseline time; target <= 1.3).
 
-    python bench/training.py --workdir /tmp/bench/ts10k --repeats 3
+    python bench/train_models.py --workdir /tmp/bench/ts10k --repeats 3
 """
 
 from __future__ import annotations
@@ -33,19 +33,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-# Run as a script, this file's directory comes first on sys.path and its name would hide the `training` package.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from propensity.config import Workspace  # noqa: E402
-from training.booster import BoosterParams, positive_weight, predict_proba  # noqa: E402
-from training.evaluate import evaluate  # noqa: E402
-from training.fitting import SPLITS, fit_category, skip_reason  # noqa: E402
-from training.labels import LABEL_PREFIX, LabelConfig, build_labels  # noqa: E402
-from training.splits import split_cutoffs  # noqa: E402
-from training.trainer import TrainConfig, fit_categories, load_splits, quantize  # noqa: E402
-from training.training_set import build_training_set, write_training_set  # noqa: E402
-
-SERVICE = "propensity_v1"
+from propensity.config import Workspace
+from propensity.features.catalog import FEATURE_SERVICE
+from training.booster import BoosterParams, positive_weight, predict_proba
+from training.evaluate import evaluate
+from training.fitting import SPLITS, fit_category, skip_reason
+from training.labels import LABEL_PREFIX, LabelConfig, build_labels
+from training.splits import split_cutoffs
+from training.trainer import TrainConfig, fit_categories, load_splits, quantize
+from training.training_set import build_training_set, write_training_set
 
 
 def main() -> None:
@@ -80,10 +76,10 @@ def main() -> None:
 
 def _prepare(ws: Workspace) -> tuple[int, int, int]:
     """Labels and the training set, unless already there."""
-    target = ws.training_sets_dir / SERVICE
+    target = ws.training_sets_dir / FEATURE_SERVICE
     if not target.is_dir():
         build_labels(ws, LabelConfig())
-        write_training_set(build_training_set(ws.feature_repo, ws.labels_dir, SERVICE, presorted=True), target)
+        write_training_set(build_training_set(ws.feature_repo, ws.labels_dir, FEATURE_SERVICE, presorted=True), target)
     schema = pq.read_schema(next(target.glob("*.parquet")))
     labels = [n for n in schema.names if n.startswith(LABEL_PREFIX)]
     return pq.ParquetDataset(target).read(columns=["customer_id"]).num_rows, len(schema.names), len(labels)
@@ -102,7 +98,7 @@ def _run(ws: Workspace, kind: str, workers: int) -> dict[str, float]:
 def _child(ws: Workspace, kind: str, workers: int) -> dict[str, float]:
     definition = json.loads((ws.labels_dir / "_labels.json").read_text())
     split = split_cutoffs([date.fromisoformat(c) for c in definition["cutoffs"]], definition["horizon_days"])
-    path = ws.training_sets_dir / SERVICE
+    path = ws.training_sets_dir / FEATURE_SERVICE
     schema = pq.read_schema(next(path.glob("*.parquet")))
     categories = [n.removeprefix(LABEL_PREFIX) for n in schema.names if n.startswith(LABEL_PREFIX)]
     if kind in ("ours", "data-parallel"):
