@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from propensity.config import Workspace  # noqa: E402
-from propensity.features.pipeline import connect, data_range  # noqa: E402
+from propensity.datagen.raw_views import connect_raw, data_range  # noqa: E402
 from propensity.storage import sql_path  # noqa: E402
 
 ROWS_PER_FILE = 10_000
@@ -101,7 +101,7 @@ def _prepare(ws: Workspace, bench: Path, customers: int) -> tuple[int, int, int]
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         bench.mkdir(exist_ok=True)
         entities = bench / "entities.parquet"
-        con = connect(ws)
+        con = connect_raw(ws)
         day = data_range(con)[1] + timedelta(days=1)
         stamp = datetime(day.year, day.month, day.day, tzinfo=UTC)
         con.execute(f"COPY ({eligible_customers_query()}) TO '{sql_path(entities)}' (FORMAT parquet)", [stamp, 365])

@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow as pa
 
 from propensity.analytics.views import QueryError, WorkspaceViews
+from propensity.datagen.raw_views import data_range
 from propensity.drift import REFERENCE_ROWS, DriftProfile
 from propensity.features.definitions import SCORES_VIEW
-from propensity.features.pipeline import data_range
 from training.labels import DEFINITION_FILE, LabelConfig, in_label_window, read_definition
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "DECIMAL")

@@ -36,14 +36,12 @@ def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
     """Arguments of Feast's CLI loading the online views up to the latest snapshot (all of it, or only what is
     new since the last materialization); what is not there yet (:mod:`propensity.cli._needs`) or a damaged offline
     file of those views is refused first."""
-    from propensity.features.pipeline import check_views
-    from propensity.offline_mirror import sync_offline
+    from propensity.features.offline_store import OfflineStore
 
     needs.raw(ws)
     needs.offline(ws, ONLINE_PROFILE_VIEWS)
     needs.registry(ws)
-    check_views(ws, list(ONLINE_PROFILE_VIEWS))
-    sync_offline(ws)  # Feast reads the object-store copy, when there is one
+    OfflineStore(ws).ready(ONLINE_PROFILE_VIEWS)  # checked, then mirrored: Feast reads the object-store copy
     end, views = materialize_end(ws), online_view_options()
     return ["materialize-incremental", *views, end] if incremental else ["materialize", *views, FIRST_DAY, end]
 
@@ -51,9 +49,9 @@ def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
 def materialize_end(ws: Workspace) -> str:
     """The end of a materialization window holding every snapshot of the offline store (the last snapshot is
     the day after the last event)."""
-    from propensity.features.pipeline import connect, data_range
+    from propensity.datagen.raw_views import connect_raw, data_range
 
-    last_snapshot = data_range(connect(ws))[1] + timedelta(days=1)
+    last_snapshot = data_range(connect_raw(ws))[1] + timedelta(days=1)
     return f"{last_snapshot + timedelta(days=1)}T00:00:00"
 
 

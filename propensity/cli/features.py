@@ -41,7 +41,8 @@ def build(
 ) -> None:
     """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
     (product text embeddings run on Ray)."""
-    from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
+    from propensity.features.catalog import workspace_catalog
+    from propensity.features.pipeline import BuildConfig, build_features
 
     day = parse_date(as_of, "--as-of")  # options first: a refused command creates no workspace
     try:
@@ -75,7 +76,7 @@ def build(
 @app.command()
 def apply(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
     """Register the entity, feature views and services with Feast (`feast apply` in feature_repo/)."""
-    from propensity.features.pipeline import workspace_catalog
+    from propensity.features.catalog import workspace_catalog
 
     ws = writing_workspace(ctx, workdir)
     try:

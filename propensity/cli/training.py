@@ -90,7 +90,7 @@ def training_set(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
-    from propensity.offline_mirror import sync_offline
+    from propensity.features.offline_store import OfflineStore
     from propensity.storage import OutputExistsError, parquet_shape
     from training.inputs import inputs_digest, record_inputs
     from training.plan import TrainingSetError
@@ -109,7 +109,7 @@ def training_set(
     log = use_ray(ctx, ws, ray_address)
     try:
         if repo is None:
-            sync_offline(ws)  # the join reads the object-store copy, when there is one
+            OfflineStore(ws).ready()  # the join reads the object-store copy, when there is one
         digest = inputs_digest(ws, feature_service) if own else None  # taken before the join, as training.inputs says
         with progress_bar("training set: entity rows joined") as progress, ray_failures("training-set", log):
             dataset = build_training_set(
