@@ -68,7 +68,7 @@ def main() -> None:
 
 
 def _widths(ws: Workspace) -> list[int]:
-    from propensity.features.pipeline import workspace_catalog
+    from propensity.features.catalog import workspace_catalog
 
     return [len(v.features) for v in workspace_catalog(ws)]
 

@@ -39,7 +39,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from propensity.config import Workspace
-from propensity.features.pipeline import connect, data_range
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.storage import sql_path
 
 ROWS_PER_FILE = 10_000
@@ -98,7 +98,7 @@ def _prepare(ws: Workspace, bench: Path, customers: int) -> tuple[int, int, int]
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         bench.mkdir(exist_ok=True)
         entities = bench / "entities.parquet"
-        con = connect(ws)
+        con = connect_raw(ws)
         day = data_range(con)[1] + timedelta(days=1)
         stamp = datetime(day.year, day.month, day.day, tzinfo=UTC)
         con.execute(f"COPY ({eligible_customers_query()}) TO '{sql_path(entities)}' (FORMAT parquet)", [stamp, 365])

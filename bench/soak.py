@@ -41,7 +41,7 @@ from propensity.config import Workspace
 from propensity.datagen.output import raw_output, read_manifest, write_tables
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.pipeline import view_dir
+from propensity.features.offline_store import OfflineStore
 from propensity.features.schemas import SCORES_VIEW
 from propensity.storage import sql_path
 
@@ -75,7 +75,7 @@ def main() -> None:
         setup = timed(["run", "--from", "features"], ws.root)
         print(json.dumps({"setup_seconds": setup, "day0": str(day0)}), flush=True)
 
-    scored = sorted(p.name for p in view_dir(ws, SCORES_VIEW).iterdir() if not p.name.startswith("."))
+    scored = sorted(p.name for p in OfflineStore(ws).view_dir(SCORES_VIEW).iterdir() if not p.name.startswith("."))
     resume = (date.fromisoformat(scored[-1]) - day0).days + 1  # an interrupted soak goes on from its last day
     days = []
     for n in range(max(1, resume), args.days + 1):
@@ -136,11 +136,11 @@ def day_rows(ws: Workspace, day: date) -> dict[str, int]:
     snapshot = 0
     views = {p.parent.parent.name for p in ws.offline_dir.glob("*/[0-9]*/*.parquet")} - {SCORES_VIEW}
     for view in sorted(views):
-        files = f"{sql_path(view_dir(ws, view))}/[0-9]*/*.parquet"
+        files = f"{sql_path(OfflineStore(ws).view_dir(view))}/[0-9]*/*.parquet"
         snapshot += con.execute(
             f"SELECT count(*) FROM read_parquet('{files}') WHERE event_timestamp = $1", [stamp]
         ).fetchall()[0][0]
-    scores = f"{sql_path(view_dir(ws, SCORES_VIEW) / str(day))}/*.parquet"
+    scores = f"{sql_path(OfflineStore(ws).view_dir(SCORES_VIEW) / str(day))}/*.parquet"
     scored = con.execute(f"SELECT count(*) FROM read_parquet('{scores}')").fetchall()[0][0]
     every = f"{sql_path(ws.offline_dir)}/*/[0-9]*/*.parquet"
     total = con.execute(f"SELECT count(*) FROM read_parquet('{every}')").fetchall()[0][0]
@@ -156,7 +156,8 @@ def online_mismatches(ws: Workspace, day: date, sample: int) -> int:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     stamp = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    scores_dir = f"{sql_path(view_dir(ws, SCORES_VIEW) / str(day))}/*.parquet"
+    offline = OfflineStore(ws)
+    scores_dir = f"{sql_path(offline.view_dir(SCORES_VIEW) / str(day))}/*.parquet"
     ids = [r[0] for r in con.execute(
         f"SELECT customer_id FROM read_parquet('{scores_dir}') ORDER BY hash(customer_id) LIMIT {int(sample)}"
     ).fetchall()]  # fmt: skip
@@ -170,7 +171,7 @@ def online_mismatches(ws: Workspace, day: date, sample: int) -> int:
         if view_name == SCORES_VIEW:
             path, where = scores_dir, ""
         else:
-            path, where = f"{sql_path(view_dir(ws, view_name))}/[0-9]*/*.parquet", "AND event_timestamp = $2"
+            path, where = f"{sql_path(offline.view_dir(view_name))}/[0-9]*/*.parquet", "AND event_timestamp = $2"
         quoted = ", ".join(f'"{n}"' for n in names)
         rows = con.execute(
             f"SELECT customer_id, {quoted} FROM read_parquet('{path}') WHERE list_contains($1, customer_id) {where}",

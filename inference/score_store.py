@@ -18,18 +18,17 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pyarrow.dataset as pads
 from feast import FeatureStore
 from feast.data_source import PushMode
 from filelock import FileLock, Timeout
 
+from propensity import duck
 from propensity.config import Workspace
 from propensity.errors import ConflictError
 from propensity.features.definitions import SCORES_PUSH_SOURCE, SCORES_VIEW
-from propensity.features.pipeline import view_dir
-from propensity.offline_mirror import sync_offline
-from propensity.storage import sql_path, staged_directory
+from propensity.features.offline_store import OfflineStore
+from propensity.storage import sql_path
 from propensity.workspace_lock import PUSHING
 
 PUSH_ROWS = 50_000  # rows per Feast push call (bounds memory; each call costs about 0.7 s of overhead)
@@ -45,9 +44,10 @@ class ScoreStore:
 
     def __init__(self, ws: Workspace, store: FeatureStore):
         self.ws = ws
-        self.root = view_dir(ws, SCORES_VIEW)
-        self.scratch = ws.offline_dir / ".staging"
-        self.lock_path = ws.offline_dir / f".{SCORES_VIEW}.lock"
+        self.offline = OfflineStore(ws)
+        self.root = self.offline.view_dir(SCORES_VIEW)
+        self.scratch = self.offline.scratch
+        self.lock_path = self.offline.lock_file(SCORES_VIEW)
         self.store = store
 
     def dates(self) -> list[date]:
@@ -71,15 +71,15 @@ class ScoreStore:
         try:
             with self.lock(timeout):
                 self.recover()
-                with staged_directory(self.path(day), overwrite=True, scratch=self.scratch) as staging:
-                    rows = write(staging)
-                    latest = max(self.dates(), default=None)  # still the committed scores, even of ``day``
-                    online = latest is None or day >= latest
-                    if online:
-                        self._marker(staging).touch()
-                        self._push_or_restore(staging, latest)
-                self._marker(staging).unlink(missing_ok=True)
-                sync_offline(self.ws)
+                with self.offline.commit() as commit:
+                    with commit.directory(self.path(day)) as staging:
+                        rows = write(staging)
+                        latest = max(self.dates(), default=None)  # still the committed scores, even of ``day``
+                        online = latest is None or day >= latest
+                        if online:
+                            self._marker(staging).touch()
+                            self._push_or_restore(staging, latest)
+                    self._marker(staging).unlink(missing_ok=True)
                 return rows, online
         except Timeout:
             raise ScoresLockedError(
@@ -127,8 +127,7 @@ class ScoreStore:
         """Put the online rows of the customers in ``staging`` back as they were: their committed scores of
         ``previous`` (the latest published date), or nulls at ``staging``'s date when they had none."""
         restored = self.scratch / f"{staging.name}.restore"
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
+        con = duck.connect()
         new = f"read_parquet('{sql_path(staging)}/*.parquet')"
         old = f"read_parquet('{sql_path(self.path(previous))}/*.parquet')" if previous else f"(FROM {new} LIMIT 0)"
         restored.mkdir(parents=True, exist_ok=True)

@@ -30,10 +30,9 @@ from inference.models import production_models
 from inference.score_store import ScoreStore
 from inference.scorer import ScoringModel, score_dataset
 from propensity.config import Workspace
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.errors import BadInputError, NotThereYetError
 from propensity.features.definitions import SCORES_VIEW
-from propensity.features.pipeline import connect, data_range
-from propensity.offline_mirror import sync_offline
 from propensity.raysession import cluster_cpus
 from propensity.runs import new_run_id
 from propensity.storage import sql_path, write_parquet
@@ -77,11 +76,11 @@ def score_customers(ws: Workspace, config: ScoreConfig) -> ScoringRun:
             f"{', '.join(unprofiled)} ha{'s' if len(unprofiled) == 1 else 've'} no drift reference (registered "
             "before drift checks existed): retrain, or score with `max_psi` inf to skip the drift check"
         )
-    con = connect(ws)
+    con = connect_raw(ws)
     as_of = _as_of(config.as_of, *data_range(con))
     stamp = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
     scores = ScoreStore(ws, store)
-    sync_offline(ws)  # the join reads the object-store copy, when there is one
+    scores.offline.ready()  # the join reads the object-store copy, when there is one
     scores.scratch.mkdir(parents=True, exist_ok=True)
     entities = scores.scratch / f"entities-{run_id}.parquet"
     report_path = ws.reports_dir / f"score-{run_id}" / "drift.parquet"

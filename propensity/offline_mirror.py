@@ -11,7 +11,8 @@ point-in-time joins (Feast's, ours) keep the row of the latest created timestamp
 
 The manifest ``_mirror.json`` records each file's size and modification time as uploaded, and is written
 last. A sync that died is redone by the next one, which uploads what the manifest does not vouch for. Every
-writer syncs after its commit and every reader before it reads, so a crash between the two heals itself.
+writer syncs after its commit and every reader before it reads, so a crash between the two heals itself: both go
+through :class:`propensity.features.offline_store.OfflineStore`, the only caller of :func:`sync_offline`.
 Hidden files and directories (staging, locks) are never mirrored. One sync runs at a time per workspace.
 """
 

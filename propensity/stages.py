@@ -145,7 +145,7 @@ class Features(Stage[BuildOptions, "BuildReport"]):
     uses_ray = True
 
     def check(self, ws: Workspace, options: BuildOptions) -> None:
-        from propensity.features.pipeline import workspace_catalog
+        from propensity.features.catalog import workspace_catalog
 
         needs.raw(ws)
         workspace_catalog(ws)  # the raw categories make valid views
@@ -179,7 +179,7 @@ class Apply(Stage[FeastOptions, FeastDone]):
     writes = "Feast registry"
 
     def check(self, ws: Workspace, options: FeastOptions) -> None:
-        from propensity.features.pipeline import workspace_catalog
+        from propensity.features.catalog import workspace_catalog
 
         needs.raw(ws)
         workspace_catalog(ws)  # the definitions are built from the raw categories
@@ -199,18 +199,18 @@ class Materialize(Stage[FeastOptions, FeastDone]):
     writes = "online store"
 
     def check(self, ws: Workspace, options: FeastOptions) -> None:
-        from propensity.features.pipeline import check_views
+        from propensity.features.offline_store import OfflineStore
 
         needs.raw(ws)
         needs.offline(ws, ONLINE_PROFILE_VIEWS)
         needs.registry(ws)
-        check_views(ws, list(ONLINE_PROFILE_VIEWS))
+        OfflineStore(ws).check_views(ONLINE_PROFILE_VIEWS)
 
     def run(self, ws: Workspace, options: FeastOptions, progress: Progress) -> FeastDone:
         from propensity.features.feast_cli import feast_command, materialize_args
-        from propensity.offline_mirror import sync_offline
+        from propensity.features.offline_store import OfflineStore
 
-        sync_offline(ws)  # Feast reads the object-store copy, when there is one
+        OfflineStore(ws).ready(ONLINE_PROFILE_VIEWS)  # Feast reads the object-store copy, when there is one
         args = materialize_args(ws, incremental=options.incremental)
         feast_command(ws, args, echo=options.echo)
         return FeastDone(args, len(ONLINE_PROFILE_VIEWS))
@@ -287,13 +287,13 @@ class JoinTrainingSet(Stage[TrainingSetOptions, TrainingSet]):
             needs.registry(ws)
 
     def run(self, ws: Workspace, options: TrainingSetOptions, progress: Progress) -> TrainingSet:
-        from propensity.offline_mirror import sync_offline
+        from propensity.features.offline_store import OfflineStore
         from propensity.storage import parquet_shape
         from training.inputs import inputs_digest, record_inputs
         from training.training_set import build_training_set, write_training_set
 
         if options.repo is None:
-            sync_offline(ws)  # the join reads the object-store copy, when there is one
+            OfflineStore(ws).ready()  # the join reads the object-store copy, when there is one
         own = options.is_workspace_set
         digest = inputs_digest(ws, options.feature_service) if own else None  # before the join: training.inputs
         dataset = build_training_set(

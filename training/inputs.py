@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from propensity.config import Workspace
-from propensity.features.pipeline import view_dir
+from propensity.features.offline_store import OfflineStore
 from propensity.offline_mirror import local_files
 from propensity.storage import atomic_file
 
@@ -38,12 +38,13 @@ def inputs_digest(ws: Workspace, feature_service: str) -> str | None:
     for projection in spec.features:
         _within_workspace(projection.batch_source, ws)
     digest = hashlib.sha256(spec.SerializeToString(deterministic=True))
+    offline = OfflineStore(ws)
     for projection in sorted(service.feature_view_projections, key=lambda p: p.name):
         view = store.get_feature_view(projection.name)
         spec = view.to_proto().spec
         _within_workspace(spec.batch_source, ws)
         digest.update(spec.SerializeToString(deterministic=True))
-        digest.update(json.dumps(local_files(view_dir(ws, view.name)), sort_keys=True).encode())
+        digest.update(json.dumps(local_files(offline.view_dir(view.name)), sort_keys=True).encode())
     digest.update(json.dumps(local_files(ws.labels_dir), sort_keys=True).encode())
     return digest.hexdigest()
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from propensity.config import Workspace
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.errors import BadInputError, NotThereYetError
-from propensity.features.pipeline import GRID_ANCHOR, connect, data_range, workspace_catalog
+from propensity.features.catalog import GRID_ANCHOR, workspace_catalog
 from propensity.storage import staged_directory, write_parquet
 from training.config import LabelConfig
 
@@ -69,7 +70,7 @@ def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelRepor
     ``labels/`` with its definition in ``labels/_labels.json``."""
     config = config or LabelConfig()
     categories = sorted({f.category for v in workspace_catalog(ws) for f in v.features if f.category})
-    con = connect(ws)
+    con = connect_raw(ws)
     start, last_event = data_range(con)
     cutoffs = cutoff_dates(config, start, last_event + timedelta(days=1))
     if not cutoffs:
@@ -115,7 +116,7 @@ def _params(config: LabelConfig, cutoffs: list[date]) -> list[object]:
 
 
 def eligible_customers_query() -> str:
-    """DuckDB SQL (on ``connect(ws)``) for the customers eligible at one date (``$1``, TIMESTAMPTZ): any order or
+    """DuckDB SQL (on ``connect_raw(ws)``) for the customers eligible at one date (``$1``, TIMESTAMPTZ): any order or
     session in the ``$2`` days before it, as entity rows (``customer_id``, ``event_timestamp`` = ``$1``)."""
     return f"""
         SELECT DISTINCT a.customer_id, $1::TIMESTAMPTZ AS event_timestamp FROM ({ACTIVITY}) a

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from propensity import duck
 from propensity.storage import sql_identifier
 from training.plan import ENTITY_TIMESTAMP, JoinPlan, ViewPlan
 from training.sources import Bounds, ViewFiles, timestamp_micros
@@ -45,9 +46,7 @@ def as_utc(batch: pa.Table) -> pa.Table:
 @functools.cache
 def worker_connection() -> duckdb.DuckDBPyConnection:
     """One DuckDB connection per worker process, in UTC, one thread (Ray runs a task per CPU)."""
-    con = duckdb.connect(config={"threads": 1})
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    return duck.connect({"threads": 1})
 
 
 def join_batch(batch: pa.Table, plan: JoinPlan) -> pa.Table:

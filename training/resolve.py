@@ -18,6 +18,7 @@ from feast.data_format import ParquetFormat
 from feast.errors import FeastObjectNotFoundException, FeatureViewNotFoundException
 from feast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
+from propensity import duck
 from propensity.features.manifest import check_published
 from propensity.storage import DamagedFileError, check_parquet_files, sql_identifier
 from training.plan import JoinPlan, TrainingSetError, ViewPlan
@@ -159,9 +160,7 @@ def _files(name: str, path: str) -> tuple[str, ...]:
 
 def _connection() -> duckdb.DuckDBPyConnection:
     """A cursor, in UTC, on this process's DuckDB connection for plans (connecting costs about 20 ms)."""
-    cursor = _shared_connection().cursor()
-    cursor.execute("SET TimeZone = 'UTC'")  # a setting of the connection, not inherited by its cursors
-    return cursor
+    return duck.in_utc(_shared_connection().cursor())
 
 
 @functools.cache

@@ -35,7 +35,7 @@ from ray.util import ActorPool
 from propensity.config import Workspace
 from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.errors import BadInputError
-from propensity.offline_mirror import sync_offline
+from propensity.features.offline_store import OfflineStore
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
 from propensity.runs import new_run_id
 from training import data_parallel
@@ -105,7 +105,7 @@ def write_workspace_training_set(
     """Join the workspace's labels to ``feature_service`` and write them to ``training_sets/<service>``
     (replacing it), recording the digest of its inputs; returns the directory. ``progress(rows joined, rows)``
     follows the join."""
-    sync_offline(ws)  # the join reads the object-store copy, when there is one
+    OfflineStore(ws).ready()  # the join reads the object-store copy, when there is one
     digest = inputs_digest(ws, feature_service)
     dataset = build_training_set(ws.feature_repo, ws.labels_dir, feature_service, presorted=True, progress=progress)
     path = write_training_set(dataset, ws.training_sets_dir / feature_service, overwrite=True)

@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 
 from propensity.analytics.views import QueryError, WorkspaceViews
+from propensity.datagen.raw_views import data_range
 from propensity.drift import REFERENCE_ROWS, DriftProfile
-from propensity.features.pipeline import data_range
 from propensity.features.schemas import SCORES_VIEW
 from propensity.storage import sql_identifier
 from training.labels import DEFINITION_FILE, LabelConfig, in_label_window, read_definition

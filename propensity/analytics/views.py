@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from propensity import duck
 from propensity.config import Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.errors import BadInputError
@@ -68,8 +69,7 @@ class WorkspaceViews:
         self.ws = ws
         self.timeout = timeout  # seconds a statement may run, its results read included (None: no limit)
         milliseconds = max(1, round(timeout * 1000)) if timeout else 0
-        self.con = duckdb.connect(config={**ENGINE_SETTINGS, "max_execution_time": milliseconds})
-        self.con.execute("SET TimeZone = 'UTC'")
+        self.con = duck.connect({**ENGINE_SETTINGS, "max_execution_time": milliseconds})
         self.views: dict[str, str] = {}  # name -> what it holds
         self.feature_views: list[str] = []
         self._add_raw_tables()

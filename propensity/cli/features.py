@@ -37,7 +37,7 @@ def build(
 ) -> None:
     """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
     (product text embeddings run on Ray)."""
-    from propensity.features.pipeline import workspace_catalog
+    from propensity.features.catalog import workspace_catalog
 
     with settings():
         options = BuildOptions(parse_date(as_of, "--as-of"), BuildConfig(cadence_days=cadence_days, buckets=buckets))

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
+from propensity.config import Workspace
 from propensity.errors import BadInputError, DamagedDataError
 
+GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots (and weekly label cutoffs) fall on Mondays
 WINDOWS: tuple[int, ...] = (7, 14, 30, 90, 180, 365)
 HISTORY_DAYS = max(WINDOWS)
 OWNER = "propensity"
@@ -209,6 +212,16 @@ def build_catalog(categories: list[str] | tuple[str, ...]) -> tuple[View, ...]:
     duplicated = {n for n in names if names.count(n) > 1}
     assert not duplicated, f"feature names collide: {sorted(duplicated)}"
     return views
+
+
+def workspace_catalog(ws: Workspace) -> tuple[View, ...]:
+    """The feature catalog for the categories of this workspace's raw data."""
+    from propensity.datagen.output import check_raw_files, read_manifest, read_table  # Arrow: not at CLI startup
+
+    read_manifest(ws.raw_dir)  # a clear error when there is no raw data yet
+    check_raw_files(ws.raw_dir)
+    categories = read_table(ws.raw_dir, "categories", columns=["category"]).column("category").to_pylist()
+    return build_catalog(categories)
 
 
 def view_by_name(views: tuple[View, ...], name: str) -> View:

@@ -12,8 +12,15 @@ from feast.data_format import ParquetFormat
 from feast.types import Array, Float32, Int32, PrimitiveFeastType, String
 
 from propensity.config import Workspace
-from propensity.features.catalog import FEATURE_SERVICE, ONLINE_PROFILE_VIEWS, OWNER, DType, View
-from propensity.features.pipeline import view_location, workspace_catalog
+from propensity.features.catalog import (
+    FEATURE_SERVICE,
+    ONLINE_PROFILE_VIEWS,
+    OWNER,
+    DType,
+    View,
+    workspace_catalog,
+)
+from propensity.features.offline_store import OfflineStore
 from propensity.features.schemas import SCORES_VIEW, scored_categories
 
 FEAST_TYPES: dict[DType, PrimitiveFeastType | Array] = {
@@ -41,6 +48,7 @@ class Definitions:
 
     def __init__(self, ws: Workspace):
         self.ws = ws
+        self.offline = OfflineStore(ws)
         self.catalog = workspace_catalog(ws)
 
     @property
@@ -57,7 +65,7 @@ class Definitions:
         """The Parquet dataset of ``view`` in the offline store."""
         return FileSource(
             name=f"{view.name}_source",
-            path=view_location(self.ws, view.name),
+            path=self.offline.view_location(view.name),
             s3_endpoint_override=self.s3_endpoint,
             file_format=ParquetFormat(),
             timestamp_field="event_timestamp",
@@ -136,7 +144,7 @@ class Definitions:
         ]
         batch = FileSource(
             name=f"{SCORES_VIEW}_source",
-            path=view_location(self.ws, SCORES_VIEW),
+            path=self.offline.view_location(SCORES_VIEW),
             s3_endpoint_override=self.s3_endpoint,
             file_format=ParquetFormat(),
             timestamp_field="event_timestamp",

@@ -26,8 +26,8 @@ from scipy import sparse
 from propensity.config import Workspace
 from propensity.errors import DamagedDataError
 from propensity.features.catalog import EMBEDDING_DIM, EMBEDDING_FEATURE, HISTORY_DAYS
+from propensity.features.offline_store import Commit
 from propensity.raysession import cluster_cpus
-from propensity.storage import staged_directory
 
 BATCH_SIZE = 128
 MAX_DESCRIPTION_BYTES = 65_536  # the model reads all of a text (512-token windows): time grows with its length
@@ -66,8 +66,9 @@ def product_embeddings_dir(ws: Workspace) -> Path:
     return ws.offline_dir / "product_embeddings"
 
 
-def embed_products(ws: Workspace) -> pa.Table:
-    """(product_id, embedding) for every product, embedding only what the cache lacks; returns the table."""
+def embed_products(ws: Workspace, commit: Commit) -> pa.Table:
+    """(product_id, embedding) for every product, embedding only what the cache lacks (the cache, grown, is part
+    of ``commit``); returns the table."""
     products = pq.read_table(ws.raw_dir / "products", columns=["product_id", "description"])
     descriptions = [d or "" for d in products.column("description").to_pylist()]
     hashes = pa.array([hashlib.sha1(d.encode()).hexdigest()[:16] for d in descriptions])
@@ -85,7 +86,7 @@ def embed_products(ws: Workspace) -> pa.Table:
     batches = [todo.slice(start, BATCH_SIZE) for start in range(0, todo.num_rows, BATCH_SIZE)]
     embedders = [_Embedder.remote() for _ in range(min(len(batches), cluster_cpus()))]  # an actor per CPU
     try:
-        with staged_directory(target, overwrite=True, scratch=ws.offline_dir / ".staging") as staging:
+        with commit.directory(target) as staging:
             if cached is not None:
                 pq.write_table(cached, staging / "cached.parquet")
             done = ActorPool(embedders).map(lambda actor, batch: actor.embed.remote(batch), batches)

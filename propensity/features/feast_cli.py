@@ -50,9 +50,9 @@ def feast_command(ws: Workspace, args: list[str], *, echo: bool) -> None:
 def materialize_args(ws: Workspace, *, incremental: bool = False) -> list[str]:
     """Arguments of Feast's CLI loading the online views but the scores view up to the latest snapshot (all of
     it, or only what is new since the last materialization); `propensity score` pushes the scores online itself."""
-    from propensity.features.pipeline import connect, data_range
+    from propensity.datagen.raw_views import connect_raw, data_range
 
-    last_snapshot = data_range(connect(ws))[1] + timedelta(days=1)  # the day after the last event
+    last_snapshot = data_range(connect_raw(ws))[1] + timedelta(days=1)  # the day after the last event
     end = f"{last_snapshot + timedelta(days=1)}T00:00:00"
     views = online_view_options()
     return ["materialize-incremental", *views, end] if incremental else ["materialize", *views, FIRST_DAY, end]

@@ -14,9 +14,8 @@ from feast.types import Array, Float32, Float64, Int32, Int64, String
 
 from propensity.config import Workspace
 from propensity.datagen.schema import TIMESTAMP
-from propensity.features.manifest import check_published
-from propensity.features.pipeline import REBUILD, view_dir, view_location
-from propensity.storage import DamagedFileError, check_parquet_files
+from propensity.features.offline_store import OfflineStore
+from propensity.storage import DamagedFileError
 
 ARROW_TYPES = {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(), Float64: pa.float64(), String: pa.string()}
 
@@ -49,17 +48,17 @@ def check_store(store: FeatureStore, ws: Workspace) -> CheckReport:
     """Compare every registered feature view with its offline dataset in ``ws`` (registered where the workspace
     keeps it: on disk, or on its object store, a mirror of the files on disk); profile its latest snapshot."""
     report = CheckReport()
+    offline = OfflineStore(ws)
     for view in sorted(store.list_feature_views(), key=lambda v: v.name):
-        if view.batch_source.path != view_location(ws, view.name):
+        if view.batch_source.path != offline.view_location(view.name):
             report.problems.append(
                 f"{view.name}: registered at {view.batch_source.path}, but this workspace keeps it at "
-                f"{view_location(ws, view.name)}; run `propensity features apply`"
+                f"{offline.view_location(view.name)}; run `propensity features apply`"
             )
             continue
-        path = view_dir(ws, view.name)
+        path = offline.view_dir(view.name)
         try:
-            check_published(path, fix=REBUILD)
-            check_parquet_files(path, fix=REBUILD)
+            offline.check_views([view.name])
         except DamagedFileError as error:  # a month or file missing (MissingDataError), or a file damaged
             report.problems.append(str(error))
             continue

@@ -15,7 +15,8 @@ reads one slice with ``offline/<view>/*/bucket-<bbbb>*.parquet``. The months a b
 ``offline/.staging`` and renamed into place whole. A full build rewrites its months; an ``--as-of`` build writes
 its date's file and hard-links the month's other files into the staged month (a daily build costs one snapshot,
 not a month of them), so re-building a date replaces its rows, a new date is added, and a crash never leaves
-half a month visible. One build runs at a time per workspace (a file lock).
+half a month visible; the whole build is one commit to the store (:mod:`propensity.features.offline_store`), mirrored
+to the object store when it ends. One build runs at a time per workspace (a file lock).
 
 Every view's dataset, the scores view's included, holds a schema file from the first build on: no rows, the
 columns its data files have (:mod:`propensity.features.schemas`). A view without data yet, such as the scores
@@ -27,10 +28,7 @@ it has snapshot directories.
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,30 +40,23 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from propensity.config import Workspace
-from propensity.datagen.output import check_raw_files, read_manifest, read_table
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
 from propensity.errors import BadInputError, DamagedDataError
-from propensity.features.catalog import HISTORY_DAYS, View, build_catalog
+from propensity.features.catalog import GRID_ANCHOR, HISTORY_DAYS, View, workspace_catalog
 from propensity.features.config import BuildConfig
 from propensity.features.embedding import check_descriptions, customer_embeddings, embed_products
-from propensity.features.manifest import check_published, record_month, record_months
+from propensity.features.offline_store import REBUILD, OfflineStore
 from propensity.features.schemas import dataset_schemas
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
-from propensity.offline_mirror import sync_offline
-from propensity.storage import check_parquet_files, link_file, replace_directory, write_parquet
-
-GRID_ANCHOR = date(2000, 1, 3)  # a Monday: weekly snapshots fall on Mondays
-
+from propensity.storage import check_parquet_files, link_file, write_parquet
 
 CUSTOMERS_PER_BUCKET = 50_000
 ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date once it holds MIN_GROUP_ROWS,
 MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
-LAYOUT_FILE = "_layout.json"
-SCHEMA_FILE = "schema.parquet"  # not hidden and no leading "_": readers that skip such files must read it
 FIRST_RAW_DATE = date(1990, 1, 1)  # raw timestamps before it, or after tomorrow, are refused (docs/DATA.md)
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
-REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
 
 
 @dataclass(frozen=True)
@@ -75,26 +66,6 @@ class BuildReport:
     dates: list[date]
     rows: dict[str, int]  # per view
     anomalies: dict[str, int] = field(default_factory=dict)  # suspicious raw rows kept, by kind (raw_anomalies)
-
-
-def workspace_catalog(ws: Workspace) -> tuple[View, ...]:
-    """The feature catalog for the categories of this workspace's raw data."""
-    read_manifest(ws.raw_dir)  # a clear error when there is no raw data yet
-    check_raw_files(ws.raw_dir)
-    categories = read_table(ws.raw_dir, "categories", columns=["category"]).column("category").to_pylist()
-    return build_catalog(categories)
-
-
-def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
-    """First and last day with any event in the raw tables."""
-    first, last = con.execute(
-        """SELECT min(d)::DATE, max(d)::DATE FROM (
-               SELECT ordered_at AS d FROM raw_orders UNION ALL SELECT started_at FROM raw_sessions
-               UNION ALL SELECT sent_at FROM raw_emails)"""
-    ).fetchall()[0]
-    if first is None:
-        raise DamagedDataError("the raw tables hold no events: nothing to build features from")
-    return first, last
 
 
 def check_raw_values(con: duckdb.DuckDBPyConnection) -> None:
@@ -172,18 +143,6 @@ def snapshot_dates(first: date, last: date, cadence_days: int) -> list[date]:
     return [*dates, last + timedelta(days=1)]
 
 
-def connect(ws: Workspace) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection in UTC with a ``raw_<table>`` view per raw table (no progress bar of DuckDB's own on
-    the terminal: the commands show their progress)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
-    for name in RAW_SCHEMAS:
-        path = str(ws.raw_dir / name / "*.parquet").replace("'", "''")
-        con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet('{path}')")
-    return con
-
-
 def build_features(
     ws: Workspace,
     *,
@@ -198,8 +157,9 @@ def build_features(
     """
     config = config or BuildConfig()
     views = workspace_catalog(ws)
-    ws.offline_dir.mkdir(parents=True, exist_ok=True)
-    con = connect(ws)
+    store = OfflineStore(ws)
+    store.root.mkdir(parents=True, exist_ok=True)
+    con = connect_raw(ws)
     check_raw_dates(con)
     first, last = data_range(con)
     if as_of is not None and as_of <= first:
@@ -207,9 +167,9 @@ def build_features(
     check_raw_values(con)
     check_descriptions(con)
     anomalies = raw_anomalies(con)
-    with FileLock(ws.offline_dir / ".build.lock"):
-        products = embed_products(ws)
-        buckets = _layout_buckets(ws, con, config.buckets)
+    with FileLock(store.lock_file("build")), store.commit() as commit:
+        products = embed_products(ws, commit)
+        buckets = _layout_buckets(store, con, config.buckets)
         dates = [as_of] if as_of else snapshot_dates(first, last, config.cadence_days)
         since = min(dates) - timedelta(days=HISTORY_DAYS + config.cadence_days)
         con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(_raw_relations(), str(since), str(max(dates)))}")
@@ -222,25 +182,24 @@ def build_features(
         ]
         for number, batch in enumerate(batches):
             _set_snapshots(con, batch)
-            with _staged_months(ws, views, sorted({_month(d) for d in batch})) as staging:
+            with commit.months([v.name for v in views], sorted({_month(d) for d in batch})) as staging:
                 for bucket in range(buckets):
                     for view, table in _bucket_tables(con, views, products, config.cadence_days, buckets, bucket):
-                        rows[view] += _write_months(ws, table, staging, view, bucket, created, as_of=as_of)
+                        rows[view] += _write_months(store, table, staging, view, bucket, created, as_of=as_of)
                     if progress:
                         progress(number * buckets + bucket + 1, len(batches) * buckets)
-        write_schema_files(ws, views)
-        sync_offline(ws)
+        commit.schema_files(dataset_schemas(views))
         return BuildReport(dates=dates, rows=rows, anomalies=anomalies)
 
 
-def _layout_buckets(ws: Workspace, con: duckdb.DuckDBPyConnection, requested: int | None) -> int:
+def _layout_buckets(store: OfflineStore, con: duckdb.DuckDBPyConnection, requested: int | None) -> int:
     """The bucket count of the offline store: fixed by its first build, refused if a build asks for another."""
-    path = ws.offline_dir / LAYOUT_FILE
+    path = store.layout_file
     if path.is_file():
         buckets = json.loads(path.read_text())["buckets"]
         if requested is not None and requested != buckets:
             raise BadInputError(
-                f"the offline store in {ws.offline_dir} is laid out in {buckets} buckets, not {requested}; "
+                f"the offline store in {store.root} is laid out in {buckets} buckets, not {requested}; "
                 f"delete it to change the layout"
             )
         return buckets
@@ -297,27 +256,8 @@ def _bucket_tables(
             yield view.name, widen(long, view)
 
 
-@contextmanager
-def _staged_months(ws: Workspace, views: tuple[View, ...], months: list[str]) -> Iterator[Path]:
-    """A staging tree ``<view>/<month>/`` outside the offline datasets; on success each (view, month)
-    directory replaces the published one in one rename."""
-    staging = ws.offline_dir / ".staging" / uuid.uuid4().hex[:12]
-    try:
-        for view in views:
-            for month in months:
-                (staging / view.name / month).mkdir(parents=True)
-        yield staging
-        for view in views:
-            for month in months:
-                record_month(staging / view.name / month)
-                replace_directory(staging / view.name / month, view_dir(ws, view.name) / month)
-            record_months(view_dir(ws, view.name), months)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _write_months(
-    ws: Workspace,
+    store: OfflineStore,
     table: pa.Table,
     staging: Path,
     view: str,
@@ -338,7 +278,7 @@ def _write_months(
         rows = table.filter(pc.equal(months, month_dir.name))
         name = f"{base}.parquet"
         if as_of is not None:
-            _carry_over(view_dir(ws, view) / month_dir.name, month_dir, base, as_of, rows.schema)
+            _carry_over(store.view_dir(view) / month_dir.name, month_dir, base, as_of, rows.schema)
             name = f"{base}.{as_of}.parquet"
         if rows.num_rows:
             rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
@@ -370,38 +310,3 @@ def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: p
             _write_month_file(old, staged / file.name)
         else:
             link_file(file, staged / file.name)
-
-
-def write_schema_files(ws: Workspace, views: tuple[View, ...]) -> None:
-    """Give every view's dataset, the scores view's included, its schema file (see the module docstring),
-    written atomically; one that already holds the catalog's schema is left as it is."""
-    for view, schema in dataset_schemas(views).items():
-        path = view_dir(ws, view) / SCHEMA_FILE
-        if not _holds_schema(path, schema):
-            write_parquet(schema.empty_table(), path)
-
-
-def _holds_schema(path: Path, schema: pa.Schema) -> bool:
-    try:
-        return pq.read_schema(path).equals(schema)
-    except (OSError, pa.ArrowException):  # missing or damaged: written again
-        return False
-
-
-def check_views(ws: Workspace, views: list[str]) -> None:
-    """Refuse to serve ``views`` when one of their offline files is damaged, or a published month or file is
-    missing (:class:`DamagedFileError`)."""
-    for view in views:
-        check_published(view_dir(ws, view), fix=REBUILD)
-        check_parquet_files(view_dir(ws, view), fix=REBUILD)
-
-
-def view_dir(ws: Workspace, view: str) -> Path:
-    """The offline dataset of ``view`` in the workspace: the one builds write."""
-    return ws.offline_dir / view
-
-
-def view_location(ws: Workspace, view: str) -> str:
-    """The offline dataset of ``view`` that Feast's FileSource names and readers read: its object-store copy when
-    the workspace has an offline URI, else :func:`view_dir`."""
-    return f"{ws.offline_uri}/{view}" if ws.offline_uri else str(view_dir(ws, view))

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from propensity.cli import app
 from propensity.config import OFFLINE_URI_ENV, WORKDIR_ENV, Workspace
 from propensity.datagen.output import read_manifest
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.features.definitions import SCORES_VIEW
 from propensity.features.embedding import product_embeddings_dir
-from propensity.features.pipeline import connect, data_range
 from propensity.stages import STAGES
 from tests.support.mirror import local_tree, published
 from tests.support.raw import eligible_customers
@@ -72,7 +72,7 @@ def test_the_whole_pipeline_runs_on_a_cluster_from_s3_and_resumes_from_any_stage
         assert metrics[category]["roc_auc"] > 0.5, category
         assert metrics[category]["top_decile_precision"] > metrics[category]["base_rate"], category
 
-    day = data_range(connect(ws))[1] + timedelta(days=1)
+    day = data_range(connect_raw(ws))[1] + timedelta(days=1)
     scores = pq.read_table(ws.offline_dir / SCORES_VIEW / day.isoformat()).to_pandas().set_index("customer_id")
     assert set(scores.index) == eligible_customers(ws, day)
     sample = sorted(scores.index)[:: max(1, len(scores) // 50)]

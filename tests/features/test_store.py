@@ -25,7 +25,8 @@ from propensity.config import Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.feast_cli import online_view_options, run_feast
 from propensity.features.governance import check_store
-from propensity.features.pipeline import SCHEMA_FILE, BuildConfig, build_features, view_dir
+from propensity.features.offline_store import OfflineStore
+from propensity.features.pipeline import BuildConfig, build_features
 from tests.support.feature_store import feast_materialize_in_two_steps, latest_offline, read_view
 from tests.support.servers import free_port
 from tests.support.workspaces import copy_workspace
@@ -88,12 +89,13 @@ def test_online_store_serves_the_latest_offline_snapshot(ws: Workspace) -> None:
 
 def test_every_view_has_a_schema_file_with_its_data_files_schema(ws: Workspace) -> None:
     views = [v.name for v in _store(ws).list_feature_views()]
+    offline = OfflineStore(ws)
     for view in views:
-        schema_file = view_dir(ws, view) / SCHEMA_FILE
+        schema_file = offline.schema_file(view)
         assert pq.read_metadata(schema_file).num_rows == 0, view
-        for file in view_dir(ws, view).glob("*/*.parquet"):
+        for file in offline.view_dir(view).glob("*/*.parquet"):
             assert pq.read_schema(file).equals(pq.read_schema(schema_file)), file
-    assert not list(view_dir(ws, "customer_propensity").glob("*/*.parquet"))  # not scored: the schema file alone
+    assert not list(offline.view_dir("customer_propensity").glob("*/*.parquet"))  # not scored: the schema file alone
     assert len(views) == 14
 
 
@@ -163,7 +165,7 @@ def test_rebuilding_a_date_replaces_it_and_a_new_date_is_added(ws: Workspace) ->
     after = _frames(ws, "category_cart")
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
     new_day = date(2024, 10, 2)
-    month = view_dir(ws, "category_cart") / "2024-10"
+    month = OfflineStore(ws).view_dir("category_cart") / "2024-10"
     full_build = _inodes(month)
     build_features(ws, as_of=new_day)
     grown = _frames(ws, "category_cart")
@@ -190,7 +192,7 @@ def _inodes(directory: Path) -> dict[str, int]:
 def test_bucket_layout_is_fixed_at_the_first_build(ws: Workspace) -> None:
     with pytest.raises(ValueError, match="laid out in 2 buckets, not 3"):
         build_features(ws, config=BuildConfig(buckets=3))
-    files = list(view_dir(ws, "customer_rfm").glob("*/*.parquet"))
+    files = list(OfflineStore(ws).view_dir("customer_rfm").glob("*/*.parquet"))
     assert {f.name.split(".")[0] for f in files} == {"bucket-0000", "bucket-0001"}
     for file in files:
         ids = pq.read_table(file, columns=["customer_id"]).column("customer_id").to_numpy()
@@ -234,7 +236,7 @@ def test_check_passes_and_reports_uninformative_features(ws: Workspace) -> None:
     ids=["missing", "extra", "type"],
 )
 def test_check_names_the_column_that_disagrees(ws: Workspace, mutate, message: str) -> None:
-    victim = sorted(view_dir(ws, "category_orders").rglob("*.parquet"))[0]
+    victim = sorted(OfflineStore(ws).view_dir("category_orders").rglob("*.parquet"))[0]
     original = victim.read_bytes()
     try:
         pq.write_table(mutate(pq.read_table(victim)), victim)

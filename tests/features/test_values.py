@@ -15,8 +15,9 @@ import pytest
 
 from propensity.config import Workspace
 from propensity.datagen.output import raw_output, write_tables
-from propensity.features.catalog import EMBEDDING_FEATURE, HISTORY_DAYS, View
-from propensity.features.pipeline import BuildConfig, build_features, workspace_catalog
+from propensity.features.catalog import EMBEDDING_FEATURE, HISTORY_DAYS, View, workspace_catalog
+from propensity.features.offline_store import OfflineStore
+from propensity.features.pipeline import BuildConfig, build_features
 from tests.support.feature_store import read_view
 
 T1 = datetime(2025, 3, 3, tzinfo=UTC)  # snapshots (Mondays, midnight UTC)
@@ -239,7 +240,8 @@ def test_text_embedding_is_the_spend_weighted_mean(built) -> None:
     ws, _ = built
     from propensity.features.embedding import embed_products
 
-    products = embed_products(ws).to_pandas().set_index("product_id")
+    with OfflineStore(ws).commit() as commit:
+        products = embed_products(ws, commit).to_pandas().set_index("product_id")
     vectors = {pid: np.asarray(v) for pid, v in products.embedding.items()}
     emb = read_view(ws, "customer_text_embedding")
     row = emb[(emb.customer_id == 1) & (emb.event_timestamp == pd.Timestamp(T1))].iloc[0]

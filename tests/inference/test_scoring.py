@@ -27,8 +27,9 @@ from inference.scorer import drift_sample
 from inference.scoring import ScoreConfig, ScoreError, score_customers
 from propensity.cli import app
 from propensity.config import Workspace
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.features.feast_cli import run_feast
-from propensity.features.pipeline import SCHEMA_FILE, connect, data_range, view_dir
+from propensity.features.offline_store import OfflineStore
 from propensity.features.schemas import SCORES_VIEW
 from tests.support.feature_store import feast_materialize_in_two_steps, latest_offline
 from tests.support.raw import eligible_customers
@@ -72,7 +73,7 @@ def _modelled(ws: Workspace) -> list[str]:
 
 
 def _last_day(ws: Workspace) -> date:
-    return data_range(connect(ws))[1] + timedelta(days=1)
+    return data_range(connect_raw(ws))[1] + timedelta(days=1)
 
 
 def _scores(ws: Workspace, day: date) -> pd.DataFrame:
@@ -121,8 +122,8 @@ def test_online_equals_offline_for_the_latest_date(scored: Workspace) -> None:
 
 def test_feast_materializes_the_scores(scored: Workspace, tmp_path: Path) -> None:
     ws = copy_workspace(scored, tmp_path / "ws", ("raw", "offline"))  # its online store starts empty
-    schema = pq.read_schema(view_dir(ws, SCORES_VIEW) / SCHEMA_FILE)
-    assert all(pq.read_schema(f).equals(schema) for f in view_dir(ws, SCORES_VIEW).glob("*/*.parquet"))
+    schema = pq.read_schema(OfflineStore(ws).schema_file(SCORES_VIEW))
+    assert all(pq.read_schema(f).equals(schema) for f in OfflineStore(ws).view_dir(SCORES_VIEW).glob("*/*.parquet"))
     feast_materialize_in_two_steps(ws)
     latest = latest_offline(ws, SCORES_VIEW).head(30)
     store = FeatureStore(repo_path=str(ws.feature_repo))

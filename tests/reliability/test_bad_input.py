@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import WORKDIR_ENV, Workspace
+from propensity.datagen.raw_views import connect_raw
 from propensity.features.embedding import MAX_DESCRIPTION_BYTES
-from propensity.features.pipeline import connect, raw_anomalies
+from propensity.features.pipeline import raw_anomalies
 from tests.support.workspaces import copy_workspace
 
 runner = CliRunner()
@@ -157,7 +158,7 @@ def test_a_workdir_that_is_a_file_is_refused(
 
 
 def test_null_customers_repeated_orders_and_negative_amounts_are_counted(raw_only: Workspace) -> None:
-    before = raw_anomalies(connect(raw_only))
+    before = raw_anomalies(connect_raw(raw_only))
     path = sorted((raw_only.raw_dir / "orders").glob("*.parquet"))[0]
     table = pq.read_table(path)
     customers, orders, amounts = (table.column(c).to_pylist() for c in ("customer_id", "order_id", "amount"))
@@ -167,7 +168,7 @@ def test_null_customers_repeated_orders_and_negative_amounts_are_counted(raw_onl
         table = table.set_column(table.schema.get_field_index(name), name, column)
     pq.write_table(table, path)
 
-    after = raw_anomalies(connect(raw_only))
+    after = raw_anomalies(connect_raw(raw_only))
     grown = {kind: n - before.get(kind, 0) for kind, n in after.items()}
     assert grown == {
         "orders: rows without customer_id": 1,

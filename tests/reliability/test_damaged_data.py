@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from propensity.cli import app
 from propensity.config import Workspace
-from propensity.features.pipeline import build_features, view_dir
+from propensity.features.offline_store import OfflineStore
+from propensity.features.pipeline import build_features
 from tests.support.workspaces import copy_workspace
 
 runner = CliRunner()
@@ -36,7 +37,7 @@ def _files(root: Path) -> dict[Path, int]:
 
 
 def test_a_truncated_offline_file_is_refused_then_a_rebuild_mends_it(ws: Workspace) -> None:
-    damaged = sorted(view_dir(ws, "category_spend").glob("*/*.parquet"))[3]
+    damaged = sorted(OfflineStore(ws).view_dir("category_spend").glob("*/*.parquet"))[3]
     month = damaged.parent.name
     damaged.write_bytes(damaged.read_bytes()[:1000])
     before = _files(ws.offline_dir)
@@ -55,7 +56,7 @@ def test_a_truncated_offline_file_is_refused_then_a_rebuild_mends_it(ws: Workspa
 
 
 def test_a_damaged_online_view_file_stops_materialize(ws: Workspace) -> None:
-    damaged = sorted(view_dir(ws, "customer_profile").glob("*/*.parquet"))[0]
+    damaged = sorted(OfflineStore(ws).view_dir("customer_profile").glob("*/*.parquet"))[0]
     damaged.write_bytes(b"not parquet at all" * 100)
     code, output = _invoke(ws, "features", "materialize")
     assert code == 2 and f"{damaged} is damaged" in output and "propensity features build" in output
@@ -90,7 +91,7 @@ def test_a_raw_table_of_another_schema_is_refused_before_anything_is_written(
 
 
 def test_a_missing_month_or_file_is_refused_naming_the_view_and_month(ws: Workspace) -> None:
-    months = sorted(p for p in view_dir(ws, "category_spend").iterdir() if p.is_dir())
+    months = sorted(p for p in OfflineStore(ws).view_dir("category_spend").iterdir() if p.is_dir())
     shutil.rmtree(months[2])
     lost = sorted(months[4].glob("*.parquet"))[0]
     lost.unlink()
@@ -108,7 +109,7 @@ def test_a_missing_month_or_file_is_refused_naming_the_view_and_month(ws: Worksp
 
 
 def test_a_truncated_offline_file_fails_features_check_in_one_line(ws: Workspace) -> None:
-    damaged = sorted(view_dir(ws, "customer_rfm").glob("*/*.parquet"))[1]
+    damaged = sorted(OfflineStore(ws).view_dir("customer_rfm").glob("*/*.parquet"))[1]
     damaged.write_bytes(damaged.read_bytes()[:500])
     code, output = _invoke(ws, "features", "check")
     assert code != 0 and f"{damaged} is damaged" in output, output

@@ -27,9 +27,10 @@ from ray.cluster_utils import Cluster
 
 from inference.scoring import ScoreConfig, score_customers
 from propensity.config import Workspace
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.definitions import SCORES_VIEW
-from propensity.features.pipeline import connect, data_range, view_dir
+from propensity.features.offline_store import OfflineStore
 from propensity.storage import sql_path
 from tests.reliability.faults import WorkerKiller, finish, kill_when, propensity
 from tests.support.servers import two_worker_cluster
@@ -98,10 +99,11 @@ def test_a_worker_killed_while_scoring(clean: Workspace, faulty: Workspace, ray_
     shutil.rmtree(faulty.models_dir)
     shutil.copytree(clean.models_dir, faulty.models_dir)  # the same booster, so the same scores
     _run_killing(faulty, ray_cluster, "ModelScorer", "score")
-    (day,) = [p.name for p in view_dir(clean, SCORES_VIEW).glob("[0-9]*")]  # the scoring date's directory
+    clean_scores, faulty_scores = (OfflineStore(w).view_dir(SCORES_VIEW) for w in (clean, faulty))
+    (day,) = [p.name for p in clean_scores.glob("[0-9]*")]  # the scoring date's directory
     key = [("customer_id", "ascending")]
-    expected = pq.read_table(view_dir(clean, SCORES_VIEW) / day).sort_by(key).select(["customer_id", CATEGORY])
-    got = pq.read_table(view_dir(faulty, SCORES_VIEW) / day).sort_by(key).select(["customer_id", CATEGORY])
+    expected = pq.read_table(clean_scores / day).sort_by(key).select(["customer_id", CATEGORY])
+    got = pq.read_table(faulty_scores / day).sort_by(key).select(["customer_id", CATEGORY])
     assert got.equals(expected)
     sample = expected.column("customer_id").to_pylist()[::50]
     online = _online(faulty, [f"{SCORES_VIEW}:{CATEGORY}"], sample)
@@ -115,7 +117,7 @@ def test_the_driver_killed_mid_build_loses_nothing_and_a_rerun_finishes(
     data. (A one-date build: it stages and commits as a full build does, month by month.)"""
     before = _offline_content(faulty)
     assert before == _offline_content(clean)
-    build_args = ("features", "build", "--as-of", str(data_range(connect(faulty))[1] + timedelta(days=1)))
+    build_args = ("features", "build", "--as-of", str(data_range(connect_raw(faulty))[1] + timedelta(days=1)))
     build = propensity(faulty.root, *build_args, ray_address=ray_cluster.address)
     staging = faulty.offline_dir / ".staging"
     assert kill_when(build, lambda: any(staging.glob("*/*/*/*.parquet")), kill=False), "the build ended first"
@@ -177,7 +179,7 @@ def _offline_content(ws: Workspace) -> dict[str, tuple]:
 
 
 def _latest(ws: Workspace, view: str) -> pa.Table:
-    table = pq.read_table(view_dir(ws, view))
+    table = pq.read_table(OfflineStore(ws).view_dir(view))
     return table.filter(pc.equal(table.column("event_timestamp"), pc.max(table.column("event_timestamp"))))
 
 

@@ -9,13 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from propensity.config import Workspace
+from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.features.feast_cli import run_feast
-from propensity.features.pipeline import connect, data_range, view_dir
+from propensity.features.offline_store import OfflineStore
 
 
 def read_view(ws: Workspace, view: str) -> pd.DataFrame:
     """Every row of a view's offline dataset."""
-    files = sorted(view_dir(ws, view).rglob("*.parquet"))
+    files = sorted(OfflineStore(ws).view_dir(view).rglob("*.parquet"))
     return pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
 
 
@@ -28,7 +29,7 @@ def latest_offline(ws: Workspace, view: str) -> pd.DataFrame:
 def feast_materialize_in_two_steps(ws: Workspace) -> None:
     """Feast's own workflow on the registered workspace ``ws``: `feast materialize` of every online view up to the
     middle of the data, then `feast materialize-incremental` to past its end (scores included); both succeed."""
-    first, last = data_range(connect(ws))
+    first, last = data_range(connect_raw(ws))
     middle = first + (last - first) / 2
     for args in (
         ["materialize", "2000-01-01T00:00:00", f"{middle}T00:00:00"],

@@ -9,7 +9,7 @@ import pytest
 
 from propensity.config import Workspace
 from propensity.features.feast_cli import run_feast
-from propensity.features.pipeline import view_dir
+from propensity.features.offline_store import OfflineStore
 from tests.support.mirror import rewrite
 from tests.support.workspaces import copy_workspace
 from training.inputs import current_training_set
@@ -36,6 +36,6 @@ def test_a_training_set_is_current_until_an_input_changes(ws: Workspace) -> None
     assert write_workspace_training_set(ws, SERVICE) == path
     assert current_training_set(ws, SERVICE) == path
 
-    offline = min(view_dir(ws, "customer_rfm").rglob("*.parquet"))
+    offline = min(OfflineStore(ws).view_dir("customer_rfm").rglob("*.parquet"))
     rewrite(offline, offline.read_bytes())  # as a feature build does
     assert current_training_set(ws, SERVICE) is None
