@@ -35,10 +35,10 @@ import pyarrow.parquet as pq
 import ray
 from _measure import Measurement, measure, median_of  # bench/ is on sys.path when run as a script
 
-from propensity.cli.feast import run_feast
 from propensity.config import Workspace
 from propensity.datagen.synthetic import SyntheticConfig, generate_synthetic
 from propensity.features.catalog import FEATURE_SERVICE
+from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import build_features
 
 CUTOFFS = [datetime(2025, month, 1, tzinfo=UTC) for month in range(2, 13)]
