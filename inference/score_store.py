@@ -26,8 +26,9 @@ from filelock import FileLock, Timeout
 from propensity import duck
 from propensity.config import Workspace
 from propensity.errors import ConflictError
-from propensity.features.definitions import SCORES_PUSH_SOURCE, SCORES_VIEW
+from propensity.features.definitions import SCORES_PUSH_SOURCE
 from propensity.features.offline_store import OfflineStore
+from propensity.features.schemas import SCORES_VIEW
 from propensity.storage import sql_path
 from propensity.workspace_lock import PUSHING
 

@@ -32,7 +32,7 @@ from inference.scorer import ScoringModel, score_dataset
 from propensity.config import Workspace
 from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.errors import BadInputError, NotThereYetError
-from propensity.features.definitions import SCORES_VIEW
+from propensity.features.schemas import SCORES_VIEW
 from propensity.raysession import cluster_cpus
 from propensity.runs import new_run_id
 from propensity.storage import sql_path, write_parquet

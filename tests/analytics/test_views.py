@@ -17,7 +17,7 @@ from rich.console import Console
 from propensity.analytics.views import QueryError, WorkspaceViews
 from propensity.cli.shell import Shell
 from propensity.datagen.schema import RAW_SCHEMAS
-from propensity.features.definitions import SCORES_VIEW
+from propensity.features.schemas import SCORES_VIEW
 from tests.support.known import SCORED_AT, KnownWorkspace
 
 RUNAWAY = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"  # 10^12 rows

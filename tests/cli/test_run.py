@@ -23,8 +23,8 @@ from propensity.cli import app
 from propensity.config import OFFLINE_URI_ENV, WORKDIR_ENV, Workspace
 from propensity.datagen.output import read_manifest
 from propensity.datagen.raw_views import connect_raw, data_range
-from propensity.features.definitions import SCORES_VIEW
 from propensity.features.embedding import product_embeddings_dir
+from propensity.features.schemas import SCORES_VIEW
 from propensity.stages import STAGES
 from tests.support.mirror import local_tree, published
 from tests.support.raw import eligible_customers

@@ -29,8 +29,8 @@ from inference.scoring import ScoreConfig, score_customers
 from propensity.config import Workspace
 from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.definitions import SCORES_VIEW
 from propensity.features.offline_store import OfflineStore
+from propensity.features.schemas import SCORES_VIEW
 from propensity.storage import sql_path
 from tests.reliability.faults import WorkerKiller, finish, kill_when, propensity
 from tests.support.servers import two_worker_cluster

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from propensity.config import Workspace
 from propensity.datagen.schema import RAW_SCHEMAS
-from propensity.features.definitions import SCORES_VIEW
+from propensity.features.schemas import SCORES_VIEW
 
 SCORED_AT = date(2025, 6, 1)
 SNAPSHOTS = (date(2025, 5, 26), date(2025, 6, 2))
