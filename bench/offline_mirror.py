@@ -27,8 +27,9 @@ from propensity.features.catalog import FEATURE_SERVICE
 from propensity.features.feast_cli import run_feast
 from propensity.features.pipeline import build_features
 from propensity.offline_mirror import sync_offline
+from training.config import TrainingSetRequest
+from training.joining import join_training_set
 from training.labels import build_labels
-from training.trainer import write_workspace_training_set
 
 
 def s3_server() -> tuple[subprocess.Popen, str]:
@@ -65,7 +66,7 @@ def main() -> None:
             assert run_feast(ws, ["apply"], capture=True).returncode == 0
             files = [f for f in ws.offline_dir.rglob("*") if f.is_file() and ".staging" not in f.parts]
             size = sum(f.stat().st_size for f in files)
-            disk = median_of([measure(lambda: write_workspace_training_set(ws, FEATURE_SERVICE))
+            disk = median_of([measure(lambda: join_training_set(ws, TrainingSetRequest(FEATURE_SERVICE)))
                               for _ in range(args.repeats)])  # fmt: skip
 
             fs, root = pafs.FileSystem.from_uri(bucket)
@@ -79,7 +80,7 @@ def main() -> None:
             os.environ.update({OFFLINE_URI_ENV: mirrored.offline_uri, FEAST_YAML_ENV: str(mirrored.feast_yaml)})
             ws = Workspace.resolve(ws.root).activate()
             assert run_feast(ws, ["apply"], capture=True).returncode == 0
-            remote = median_of([measure(lambda: write_workspace_training_set(ws, FEATURE_SERVICE))
+            remote = median_of([measure(lambda: join_training_set(ws, TrainingSetRequest(FEATURE_SERVICE)))
                                 for _ in range(args.repeats)])  # fmt: skip
     finally:
         server.terminate()

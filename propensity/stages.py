@@ -16,10 +16,10 @@ from propensity import needs
 from propensity.config import Workspace
 from propensity.datagen.config import CompleteJourneyConfig, SyntheticConfig
 from propensity.errors import BadInputError
-from propensity.features.catalog import FEATURE_SERVICE, ONLINE_PROFILE_VIEWS
+from propensity.features.catalog import ONLINE_PROFILE_VIEWS
 from propensity.features.config import BuildConfig
 from propensity.progress import Progress
-from training.config import BATCH_ROWS, LabelConfig, TrainConfig
+from training.config import LabelConfig, TrainConfig, TrainingSetRequest
 
 if TYPE_CHECKING:
     from inference.scoring import ScoringRun
@@ -235,34 +235,6 @@ class Labels(Stage[LabelConfig, "LabelReport"]):
 
 
 @dataclass(frozen=True)
-class TrainingSetOptions:
-    """A join of entity rows (default: the workspace's labels) to a feature service, or to ``features``
-    (``view:feature`` references), from a Feast repo (default: the workspace's), into ``out`` (default:
-    ``training_sets/<service>``, replaced). Only the default set records its inputs, so training can tell it is
-    current."""
-
-    feature_service: str = FEATURE_SERVICE
-    features: tuple[str, ...] = ()
-    labels: Path | None = None
-    out: Path | None = None
-    repo: Path | None = None
-    full_feature_names: bool = False
-    overwrite: bool = False
-    workers: int | None = None
-    batch_rows: int = BATCH_ROWS
-
-    @property
-    def is_workspace_set(self) -> bool:
-        """The workspace's own training set of its feature service, from its own labels and repo."""
-        own = (self.features, self.labels, self.out, self.repo, self.full_feature_names)
-        return own == ((), None, None, None, False)
-
-    def target(self, ws: Workspace) -> Path:
-        """Where the set goes."""
-        return self.out or ws.training_sets_dir / (self.feature_service if not self.features else "custom")
-
-
-@dataclass(frozen=True)
 class TrainingSet:
     """A written training set."""
 
@@ -271,14 +243,14 @@ class TrainingSet:
     columns: int
 
 
-class JoinTrainingSet(Stage[TrainingSetOptions, TrainingSet]):
+class JoinTrainingSet(Stage[TrainingSetRequest, TrainingSet]):
     """Join the label rows point-in-time to the features of a feature service, on Ray, into Parquet."""
 
     name = "training-set"
     writes = "training set"
     uses_ray = True
 
-    def check(self, ws: Workspace, options: TrainingSetOptions) -> None:
+    def check(self, ws: Workspace, options: TrainingSetRequest) -> None:
         if options.labels is None:
             needs.labels(ws)
         elif not options.labels.exists():
@@ -286,28 +258,11 @@ class JoinTrainingSet(Stage[TrainingSetOptions, TrainingSet]):
         if options.repo is None:
             needs.registry(ws)
 
-    def run(self, ws: Workspace, options: TrainingSetOptions, progress: Progress) -> TrainingSet:
-        from propensity.features.offline_store import OfflineStore
+    def run(self, ws: Workspace, options: TrainingSetRequest, progress: Progress) -> TrainingSet:
         from propensity.storage import parquet_shape
-        from training.inputs import inputs_digest, record_inputs
-        from training.training_set import build_training_set, write_training_set
+        from training.joining import join_training_set
 
-        if options.repo is None:
-            OfflineStore(ws).ready()  # the join reads the object-store copy, when there is one
-        own = options.is_workspace_set
-        digest = inputs_digest(ws, options.feature_service) if own else None  # before the join: training.inputs
-        dataset = build_training_set(
-            options.repo or ws.feature_repo,
-            options.labels or ws.labels_dir,
-            list(options.features) or options.feature_service,
-            full_feature_names=options.full_feature_names,
-            workers=options.workers,
-            batch_rows=options.batch_rows,
-            presorted=options.labels is None,  # the labels stage writes rows ordered by cutoff and customer
-            progress=progress,
-        )
-        path = write_training_set(dataset, options.target(ws), overwrite=options.overwrite or options.out is None)
-        record_inputs(path, digest)
+        path = join_training_set(ws, options, progress)
         return TrainingSet(path, *parquet_shape(path))
 
 

@@ -19,7 +19,8 @@ from propensity.offline_mirror import MANIFEST, plan_sync, sync_offline
 from propensity.storage import parquet_shape
 from tests.support.mirror import local_tree, published, remote_tree, rewrite
 from tests.support.workspaces import copy_workspace
-from training.trainer import write_workspace_training_set
+from training.config import TrainingSetRequest
+from training.joining import join_training_set
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def test_the_pipeline_reads_the_object_store_copy(
     assert len(stale) == len(sources)
     assert all(f"registered at {uri}/" in problem for problem in stale)
 
-    rows, columns = parquet_shape(write_workspace_training_set(ws, "propensity_v1"))
+    rows, columns = parquet_shape(join_training_set(ws, TrainingSetRequest("propensity_v1")))
     assert rows == pq.read_metadata(ws.labels_dir / "labels.parquet").num_rows and columns > 2000
     assert published(uri) == local_tree(ws.offline_dir)
 

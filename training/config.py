@@ -4,11 +4,14 @@ declares its options without loading XGBoost, Ray or Feast."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from propensity.config import Workspace
 from propensity.features.catalog import FEATURE_SERVICE
 
 BATCH_ROWS = 50_000  # entity rows per point-in-time join task, at most
@@ -96,3 +99,31 @@ class TrainConfig(BaseModel):
     max_worker_gib: float | None = Field(
         None, gt=0, description="largest set for per-category training (default: 1/4 of the smallest node's memory)"
     )
+
+
+@dataclass(frozen=True)
+class TrainingSetRequest:
+    """A join of entity rows (default: the workspace's labels) to a feature service, or to ``features``
+    (``view:feature`` references), from a Feast repo (default: the workspace's), into ``out`` (default:
+    ``training_sets/<service>``, replaced). Only the default set records its inputs, so training can tell it is
+    current."""
+
+    feature_service: str = FEATURE_SERVICE
+    features: tuple[str, ...] = ()
+    labels: Path | None = None
+    out: Path | None = None
+    repo: Path | None = None
+    full_feature_names: bool = False
+    overwrite: bool = False
+    workers: int | None = None
+    batch_rows: int = BATCH_ROWS
+
+    @property
+    def is_workspace_set(self) -> bool:
+        """The workspace's own training set of its feature service, from its own labels and repo."""
+        own = (self.features, self.labels, self.out, self.repo, self.full_feature_names)
+        return own == ((), None, None, None, False)
+
+    def target(self, ws: Workspace) -> Path:
+        """Where the set goes."""
+        return self.out or ws.training_sets_dir / (self.feature_service if not self.features else "custom")

@@ -35,19 +35,18 @@ from ray.util import ActorPool
 from propensity.config import Workspace
 from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.errors import BadInputError
-from propensity.features.offline_store import OfflineStore
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
 from propensity.runs import new_run_id
 from training import data_parallel
 from training.booster import positive_weight, predict_proba
-from training.config import BoosterParams, TrainConfig
+from training.config import BoosterParams, TrainConfig, TrainingSetRequest
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
-from training.inputs import current_training_set, inputs_digest, record_inputs
+from training.inputs import current_training_set
+from training.joining import join_training_set
 from training.labels import LABEL_PREFIX, read_definition
 from training.matrix import Fingerprint, MatrixLayout
 from training.registry import ModelCard, ModelRegistry
 from training.splits import TimeSplit, split_cutoffs, split_filter
-from training.training_set import build_training_set, write_training_set
 
 RETRIES = 2  # restarts of a trainer whose process died, and retries of the category it was training
 Progress = Callable[[str, int, int], None]  # (category just finished, done, total)
@@ -94,23 +93,9 @@ def train_models(
         test=config.test_cutoffs,
     )
     reused = None if training_set else current_training_set(ws, config.feature_service)
-    training_set = training_set or reused or write_workspace_training_set(ws, config.feature_service)
+    training_set = training_set or reused or join_training_set(ws, TrainingSetRequest(config.feature_service))
     run = fit_categories(ws, training_set, categories, split, config, progress, started=started)
     return replace(run, reused_training_set=reused)
-
-
-def write_workspace_training_set(
-    ws: Workspace, feature_service: str, progress: Callable[[int, int], None] | None = None
-) -> Path:
-    """Join the workspace's labels to ``feature_service`` and write them to ``training_sets/<service>``
-    (replacing it), recording the digest of its inputs; returns the directory. ``progress(rows joined, rows)``
-    follows the join."""
-    OfflineStore(ws).ready()  # the join reads the object-store copy, when there is one
-    digest = inputs_digest(ws, feature_service)
-    dataset = build_training_set(ws.feature_repo, ws.labels_dir, feature_service, presorted=True, progress=progress)
-    path = write_training_set(dataset, ws.training_sets_dir / feature_service, overwrite=True)
-    record_inputs(path, digest)
-    return path
 
 
 def fit_categories(

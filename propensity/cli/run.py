@@ -42,11 +42,10 @@ from propensity.stages import (
     Stage,
     Trained,
     TrainingSet,
-    TrainingSetOptions,
     TrainOptions,
     source_config,
 )
-from training.config import LabelConfig
+from training.config import LabelConfig, TrainingSetRequest
 
 if TYPE_CHECKING:
     from inference.scoring import ScoringRun
@@ -144,7 +143,7 @@ def _stage_options(state: PipelineRun, data: RawOptions, scoring: ScoreConfig) -
         "apply": FeastOptions(),
         "materialize": FeastOptions(),
         "labels": LabelConfig(),
-        "training-set": TrainingSetOptions(),
+        "training-set": TrainingSetRequest(),
         "train": TrainOptions(training_set=state.ws.training_sets_dir / FEATURE_SERVICE),
         "score": scoring,
         "analytics": ReportOptions(state.report_dir),

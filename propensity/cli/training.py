@@ -10,8 +10,8 @@ from rich.table import Table
 
 from propensity.cli._common import RayAddressOption, WorkdirOption, console, parse_date, run_stage, settings
 from propensity.features.catalog import FEATURE_SERVICE
-from propensity.stages import JoinTrainingSet, Labels, TrainingSetOptions
-from training.config import BATCH_ROWS, LabelConfig
+from propensity.stages import JoinTrainingSet, Labels
+from training.config import BATCH_ROWS, LabelConfig, TrainingSetRequest
 
 _LABELS = LabelConfig()
 
@@ -67,7 +67,7 @@ def training_set(
     ray_address: RayAddressOption = None,
 ) -> None:
     """Join the label rows point-in-time to the features of a Feast feature service, on Ray, into Parquet."""
-    options = TrainingSetOptions(
+    options = TrainingSetRequest(
         feature_service=feature_service,
         features=tuple(f.strip() for f in (features or "").split(",") if f.strip()),
         labels=labels_path,
