@@ -44,8 +44,8 @@ def main() -> None:
     names = pq.read_schema(next(path.glob("*.parquet"))).names
     labels = [n for n in names if n.startswith(LABEL_PREFIX)]
     features = [n for n in names if n not in labels and n not in ("customer_id", "event_timestamp")]
-    data, info = load_splits(str(path), features, labels, split)
-    print(f"rows per split: {info['rows']}", flush=True)
+    data, description = load_splits(str(path), features, labels, split)
+    print(f"rows per split: {description.rows}", flush=True)
     options = quantile_options(data.layout, BoosterParams(), threads=2)
     train = xgb.QuantileDMatrix(data.matrices["train"], **options)
     validation = xgb.QuantileDMatrix(data.matrices["validation"], ref=train, **options)

@@ -300,9 +300,7 @@ class Train(Stage[TrainOptions, Trained]):
         from training.report import write_report
         from training.trainer import train_models
 
-        run = train_models(
-            ws, options.config, lambda category, done, total: progress(done, total), training_set=options.training_set
-        )
+        run = train_models(ws, options.config, progress, training_set=options.training_set)
         return Trained(run, write_report(run, ws.reports_dir / f"train-{run.run_id}"))
 
 

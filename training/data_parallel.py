@@ -16,8 +16,9 @@ data fingerprint as the per-category strategy's.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 
@@ -35,53 +36,56 @@ from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.errors import BadInputError
 from propensity.raysession import cluster_cpus, worker_threads
 from training.booster import BoosterParams, positive_weight, predict_proba
+from training.config import TrainConfig
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
 from training.labels import LABEL_PREFIX
 from training.matrix import Fingerprint, MatrixLayout, is_array, is_string
 from training.plan import ENTITY_TIMESTAMP
+from training.results import CategoryResult, SetDescription, ShardScores, SkippedCategory, TrainedCategory, TrainingJob
 from training.splits import TimeSplit, cutoff_stamps, split_filter
 
-Result = dict[str, object]
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """What every Ray Train worker fits: the matrix layout, the booster parameters, the positive weight of each
+    category to train, the production models to score on the same test rows, its threads, and the queue its test
+    shards go to."""
+
+    layout: MatrixLayout
+    params: BoosterParams
+    weights: dict[str, float]
+    champions: dict[str, Champion]
+    threads: int
+    queue: Queue
 
 
-def train(
-    path: Path,
-    features: list[str],
-    categories: list[str],
-    split: TimeSplit,
-    params: BoosterParams,
-    min_positives: int,
-    workers: int | None,
-    champions: dict[str, Champion],
-    storage: Path,
-) -> tuple[dict[str, object], Iterator[Result]]:
+def train(job: TrainingJob, config: TrainConfig, storage: Path) -> tuple[SetDescription, Iterator[CategoryResult]]:
     """The training set's description, and each category's result as it finishes (skipped ones first).
     ``storage`` holds Ray Train's run state (shared storage on a cluster) and is removed at the end."""
-    label_columns = [LABEL_PREFIX + c for c in categories]
-    layout, info = ray.get(_survey.remote(str(path), features, label_columns, split))
+    description = ray.get(_survey.remote(str(job.path), job.features, _label_columns(job.categories), job.split))
     weights: dict[str, float] = {}
     skipped = []
-    for category in categories:
-        positives = {name: info["positives"][name][LABEL_PREFIX + category] for name in SPLITS}
-        reason = skip_reason(positives, info["rows"], min_positives)
+    for category in job.categories:
+        positives = {name: description.positives[name][LABEL_PREFIX + category] for name in SPLITS}
+        reason = skip_reason(positives, description.rows, config.min_positives)
         if reason:
-            skipped.append({"category": category, "skipped": reason})
+            skipped.append(SkippedCategory(category, reason))
         else:
-            weights[category] = positive_weight(positives["train"], info["rows"]["train"], params.max_positive_weight)
-    rivals = {c: champion for c, champion in champions.items() if c in weights and champion.layout == layout}
+            train_rows = description.rows["train"]
+            weights[category] = positive_weight(positives["train"], train_rows, config.params.max_positive_weight)
     if not weights:
-        return info, iter(skipped)
-    return info, _chain(skipped, _train(path, layout, split, info["rows"], params, weights, rivals, workers, storage))
+        return description, iter(skipped)
+    return description, _chain(skipped, _train(job, description, weights, config, storage))
 
 
-def _chain(first: list[Result], then: Iterator[Result]) -> Iterator[Result]:
+def _chain(first: list[CategoryResult], then: Iterator[CategoryResult]) -> Iterator[CategoryResult]:
     yield from first
     yield from then
 
 
-def survey(path: str, features: list[str], label_columns: list[str], split: TimeSplit) -> tuple[MatrixLayout, dict]:
-    """The training set's matrix layout, and its rows, positives and fingerprint per label column and the train
-    split's drift profile, read as a stream (a Ray task in :func:`train`)."""
+def survey(path: str, features: list[str], label_columns: list[str], split: TimeSplit) -> SetDescription:
+    """The training set's description, with its positives per split and label column, read as a stream (a Ray
+    task in :func:`train`)."""
     source = pads.dataset(path, format="parquet")
     layout = _layout(source, features, split_filter(source, split, "train"))
     fingerprint = Fingerprint(SPLITS, label_columns)
@@ -99,15 +103,8 @@ def survey(path: str, features: list[str], label_columns: list[str], split: Time
             rows[name] += table.num_rows
             for column, values in labels.items():
                 positives[name][column] += int(np.count_nonzero(values))
-    info = {
-        "rows": rows,
-        "positives": positives,
-        "widths": list(layout.widths),
-        "vocabularies": [list(v) for v in layout.vocabularies],
-        "fingerprints": fingerprint.hexdigests(),
-        "profile": DriftProfile.of(sample.matrix, layout.columns),
-    }
-    return layout, info
+    profile = DriftProfile.of(sample.matrix, layout.columns)
+    return SetDescription(layout, rows, fingerprint.hexdigests(), profile, positives)
 
 
 _survey = ray.remote(num_cpus=1)(survey)
@@ -126,99 +123,89 @@ def _layout(source: pads.Dataset, features: list[str], where: pads.Expression) -
 
 
 def _train(
-    path: Path,
-    layout: MatrixLayout,
-    split: TimeSplit,
-    rows: dict[str, int],
-    params: BoosterParams,
-    weights: dict[str, float],
-    champions: dict[str, Champion],
-    workers: int | None,
-    storage: Path,
-) -> Iterator[Result]:
+    job: TrainingJob, description: SetDescription, weights: dict[str, float], config: TrainConfig, storage: Path
+) -> Iterator[TrainedCategory]:
     """Run the Ray Train job and yield each category's result as its last test shard arrives."""
     cpus = cluster_cpus()
-    workers = min(workers or cpus, *rows.values())  # every worker gets rows of every split
+    workers = min(config.workers or cpus, *description.rows.values())  # every worker gets rows of every split
+    layout = description.layout
+    champions = {c: champion for c, champion in job.champions.items() if c in weights and champion.layout == layout}
     threads = worker_threads(cpus, workers)
-    queue = Queue(actor_options={"num_cpus": 0})
-    columns = [ENTITY_TIMESTAMP, *layout.features, *(LABEL_PREFIX + c for c in weights)]
-    data = ray.data.read_parquet(str(path), columns=columns)
-    stamp_type = pads.dataset(str(path), format="parquet").schema.field(ENTITY_TIMESTAMP).type
+    task = WorkerTask(layout, config.params, weights, champions, threads, Queue(actor_options={"num_cpus": 0}))
+    data = ray.data.read_parquet(str(job.path), columns=[ENTITY_TIMESTAMP, *layout.features, *_label_columns(weights)])
+    stamp_type = pads.dataset(str(job.path), format="parquet").schema.field(ENTITY_TIMESTAMP).type
     # Read before the workers start: they hold every CPU they are given, and Ray Data's reads need CPUs too.
     splits = {
         name: data.filter(
-            expr=col(ENTITY_TIMESTAMP).is_in(cutoff_stamps(split, name, stamp_type).to_pylist())
+            expr=col(ENTITY_TIMESTAMP).is_in(cutoff_stamps(job.split, name, stamp_type).to_pylist())
         ).materialize()
         for name in SPLITS
     }
     trainer = XGBoostTrainer(
         _train_loop,
-        train_loop_config={
-            "layout": layout,
-            "params": params,
-            "weights": weights,
-            "champions": champions,
-            "threads": threads,
-            "queue": queue,
-        },
+        train_loop_config={"task": task},
         scaling_config=ScalingConfig(num_workers=workers, resources_per_worker={"CPU": threads}),
         run_config=RunConfig(name="train", storage_path=str(storage.resolve())),
         datasets=splits,
     )
-    shards: dict[str, list[tuple]] = {}
+    shards: dict[str, list[ShardScores]] = {}
     with ThreadPoolExecutor(1) as pool:
-        job = pool.submit(trainer.fit)
+        fitting = pool.submit(trainer.fit)
         try:
-            while not (job.done() and queue.empty()):
+            while not (fitting.done() and task.queue.empty()):
                 try:
-                    category, *shard = queue.get(timeout=1)
+                    shard: ShardScores = task.queue.get(timeout=1)
                 except Empty:
                     continue
-                shards.setdefault(category, []).append(shard)
-                if len(shards[category]) == workers:
-                    yield _result(category, shards.pop(category), weights[category], layout)
-            job.result()
+                shards.setdefault(shard.category, []).append(shard)
+                if len(shards[shard.category]) == workers:
+                    yield _result(shards.pop(shard.category), task)
+            fitting.result()
         finally:
             shutil.rmtree(storage, ignore_errors=True)
 
 
-def _result(category: str, shards: list[tuple], weight: float, layout: MatrixLayout) -> Result:
-    """One category's result from its workers' test shards: (rank, booster or None, labels, scores, rival)."""
-    shards.sort(key=lambda shard: shard[0])
-    booster = xgb.Booster(model_file=bytearray(shards[0][1]))
-    labels, scores = (np.concatenate([shard[i] for shard in shards]) for i in (2, 3))
-    rival = None if shards[0][4] is None else np.concatenate([shard[4] for shard in shards])
-    return category_result(category, booster, weight, labels, scores, rival, layout.columns)
+def _result(shards: list[ShardScores], task: WorkerTask) -> TrainedCategory:
+    """One category's result from all its workers' test shards."""
+    shards = sorted(shards, key=lambda shard: shard.rank)
+    first = shards[0]
+    booster = xgb.Booster(model_file=bytearray(first.booster))
+    labels, scores = (np.concatenate([getattr(shard, part) for shard in shards]) for part in ("labels", "scores"))
+    rival = None if first.champion_scores is None else np.concatenate([shard.champion_scores for shard in shards])
+    weight = task.weights[first.category]
+    return category_result(first.category, booster, weight, labels, scores, rival, task.layout.columns)
 
 
-def _train_loop(config: dict) -> None:
+def _train_loop(config: dict[str, WorkerTask]) -> None:
     """One Ray Train worker: bin its shards once, then fit every category with the others and send its test
     shard's labels and scores to the driver."""
-    layout: MatrixLayout = config["layout"]
-    params: BoosterParams = config["params"]
-    threads: int = config["threads"]
+    task = config["task"]
     shards = {name: ray.train.get_dataset_shard(name).materialize() for name in SPLITS}
-    options = quantile_options(layout, params, threads)
+    options = quantile_options(task.layout, task.params, task.threads)
     del options["feature_types"]  # an iterator gives them with each block
-    train_matrix = xgb.QuantileDMatrix(_Blocks(shards["train"], layout), **options)
-    validation_matrix = xgb.QuantileDMatrix(_Blocks(shards["validation"], layout), ref=train_matrix, **options)
-    test_matrix = layout.matrix(pa.concat_tables(_blocks(shards["test"])))
-    labels = {name: _label_columns(shard, list(config["weights"])) for name, shard in shards.items()}
+    train_matrix = xgb.QuantileDMatrix(_Blocks(shards["train"], task.layout), **options)
+    validation_matrix = xgb.QuantileDMatrix(_Blocks(shards["validation"], task.layout), ref=train_matrix, **options)
+    test_matrix = task.layout.matrix(pa.concat_tables(_blocks(shards["test"])))
+    labels = {name: _shard_labels(shard, list(task.weights)) for name, shard in shards.items()}
     rank = ray.train.get_context().get_world_rank()
-    for category, weight in config["weights"].items():
+    for category, weight in task.weights.items():
         y = {name: labels[name][category] for name in SPLITS}
-        booster = fit_category(train_matrix, validation_matrix, y, weight, params, threads)
-        champion = config["champions"].get(category)
-        config["queue"].put(
-            (
-                category,
-                rank,
-                booster.save_raw("ubj") if rank == 0 else None,
-                y["test"],
-                predict_proba(booster, test_matrix, weight),
-                champion.scores(test_matrix) if champion else None,
-            )
+        booster = fit_category(train_matrix, validation_matrix, y, weight, task.params, task.threads)
+        champion = task.champions.get(category)
+        shard = ShardScores(
+            category=category,
+            rank=rank,
+            booster=booster.save_raw("ubj") if rank == 0 else None,
+            labels=y["test"],
+            scores=predict_proba(booster, test_matrix, weight),
+            champion_scores=champion.scores(test_matrix) if champion else None,
         )
+        task.queue.put(shard)
+
+
+def _label_columns(categories: Iterable[str]) -> list[str]:
+    """The training set's label column of each category."""
+    return [LABEL_PREFIX + c for c in categories]
 
 
 def _blocks(shard: ray.data.Dataset) -> Iterator[pa.Table]:
@@ -228,9 +215,9 @@ def _blocks(shard: ray.data.Dataset) -> Iterator[pa.Table]:
             yield block
 
 
-def _label_columns(shard: ray.data.Dataset, categories: list[str]) -> dict[str, np.ndarray]:
+def _shard_labels(shard: ray.data.Dataset, categories: list[str]) -> dict[str, np.ndarray]:
     """Each category's labels over the shard's rows, in block order."""
-    table = pa.concat_tables(block.select([LABEL_PREFIX + c for c in categories]) for block in _blocks(shard))
+    table = pa.concat_tables(block.select(_label_columns(categories)) for block in _blocks(shard))
     return {c: table.column(LABEL_PREFIX + c).to_numpy().astype(np.float32) for c in categories}
 
 

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from training.booster import BoosterParams, fit, predict_proba, row_weights
 from training.evaluate import evaluate, plot
 from training.matrix import MatrixLayout
+from training.results import TrainedCategory
 
 SPLITS = ("train", "validation", "test")
 
@@ -72,17 +73,17 @@ def category_result(
     scores: np.ndarray,
     champion_scores: np.ndarray | None,
     columns: list[str],
-) -> dict[str, object]:
+) -> TrainedCategory:
     """What the driver registers for a trained category: the booster, its test metrics and plots, and the
     production model's ROC AUC on the same test rows when it could score them."""
     evaluation = evaluate(labels, scores, booster, columns)
-    return {
-        "category": category,
-        "booster": booster.save_raw("ubj"),
-        "weight": weight,
-        "rounds": booster.num_boosted_rounds(),
-        "metrics": evaluation.metrics,
-        "top_features": evaluation.top_features,
-        "plots": plot(evaluation, category),
-        "champion_auc": None if champion_scores is None else float(roc_auc_score(labels, champion_scores)),
-    }
+    return TrainedCategory(
+        category=category,
+        booster=booster.save_raw("ubj"),
+        weight=weight,
+        rounds=booster.num_boosted_rounds(),
+        metrics=evaluation.metrics,
+        top_features=evaluation.top_features,
+        plots=plot(evaluation, category),
+        champion_auc=None if champion_scores is None else float(roc_auc_score(labels, champion_scores)),
+    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from ray.util import ActorPool
 from propensity.config import Workspace
 from propensity.drift import REFERENCE_ROWS, DriftProfile, RowSample
 from propensity.errors import BadInputError
+from propensity.progress import Progress
 from propensity.raysession import cluster_cpus, smallest_node_memory, worker_threads
 from propensity.runs import new_run_id
 from training import data_parallel
@@ -46,10 +47,10 @@ from training.joining import join_training_set
 from training.labels import LABEL_PREFIX, read_definition
 from training.matrix import Fingerprint, MatrixLayout
 from training.registry import ModelCard, ModelRegistry
+from training.results import CategoryResult, SetDescription, SkippedCategory, TrainingJob
 from training.splits import TimeSplit, split_cutoffs, split_filter
 
 RETRIES = 2  # restarts of a trainer whose process died, and retries of the category it was training
-Progress = Callable[[str, int, int], None]  # (category just finished, done, total)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def fit_categories(
     started: datetime | None = None,
 ) -> TrainingRun:
     """Train, evaluate, register and (maybe) promote a model per category on the training set at ``path``
-    (written by :func:`training.build_training_set` from the workspace's labels)."""
+    (written by :func:`training.build_training_set` from the workspace's labels); ``progress`` counts the
+    categories done."""
     started = started or datetime.now(UTC)
     run_id = new_run_id(started)
     definition = read_definition(ws)
@@ -121,14 +123,12 @@ def fit_categories(
         if registry.production(category) is not None:
             model = registry.load(category)
             champions[category] = Champion(model.booster.save_raw("ubj"), model.card.layout, model.card.positive_weight)
+    job = TrainingJob(path, features, categories, split, champions)
     strategy = choose_strategy(path, config)
     if strategy == "per-category":
-        info, results = _per_category(path, features, categories, split, config, champions)
+        description, results = _per_category(job, config)
     else:
-        storage = ws.models_dir / ".ray-train" / run_id
-        info, results = data_parallel.train(
-            path, features, categories, split, config.params, config.min_positives, config.workers, champions, storage
-        )
+        description, results = data_parallel.train(job, config, ws.models_dir / ".ray-train" / run_id)
     common = {
         "run_id": run_id,
         "created_at": started,
@@ -137,17 +137,17 @@ def fit_categories(
         "split": split.describe(),
         "params": config.params.model_dump(),
         "versions": _library_versions(),
-        "widths": info["widths"],
-        "vocabularies": info["vocabularies"],
+        "widths": list(description.layout.widths),
+        "vocabularies": [list(v) for v in description.layout.vocabularies],
     }
     outcomes = []
     for done, result in enumerate(results, start=1):
-        outcomes.append(_record(registry, result, common, info, definition, config))
+        outcomes.append(_record(registry, result, common, description, definition, config))
         if progress:
-            progress(result["category"], done, len(categories))
+            progress(done, len(categories))
     outcomes.sort(key=lambda o: o.category)
     seconds = (datetime.now(UTC) - started).total_seconds()
-    return TrainingRun(run_id, config.feature_service, split, info["rows"], outcomes, seconds, strategy)
+    return TrainingRun(run_id, config.feature_service, split, description.rows, outcomes, seconds, strategy)
 
 
 def choose_strategy(path: Path, config: TrainConfig) -> str:
@@ -169,25 +169,19 @@ def uncompressed_bytes(path: Path) -> int:
     return total
 
 
-def _per_category(
-    path: Path,
-    features: list[str],
-    categories: list[str],
-    split: TimeSplit,
-    config: TrainConfig,
-    champions: dict[str, Champion],
-) -> tuple[dict[str, object], Iterator[dict[str, object]]]:
+def _per_category(job: TrainingJob, config: TrainConfig) -> tuple[SetDescription, Iterator[CategoryResult]]:
     """The training set's description and the results of a pool of actors that each train whole categories."""
-    data, info = _load_splits.remote(str(path), features, [LABEL_PREFIX + c for c in categories], split)
+    label_columns = [LABEL_PREFIX + c for c in job.categories]
+    data, description = _load_splits.remote(str(job.path), job.features, label_columns, job.split)
     cpus = config.workers or cluster_cpus()
-    actors = min(len(categories), cpus)
+    actors = min(len(job.categories), cpus)
     threads = worker_threads(cpus, actors)
     pool = ActorPool([CategoryTrainer.options(num_cpus=threads).remote(data, config, threads) for _ in range(actors)])
-    results = pool.map_unordered(lambda actor, c: actor.train.remote(c, champions.get(c)), categories)
-    return ray.get(info), _keeping(data, results)
+    results = pool.map_unordered(lambda actor, c: actor.train.remote(c, job.champions.get(c)), job.categories)
+    return ray.get(description), _keeping(data, results)
 
 
-def _keeping(data: ray.ObjectRef, results: Iterator[dict[str, object]]) -> Iterator[dict[str, object]]:
+def _keeping(data: ray.ObjectRef, results: Iterator[CategoryResult]) -> Iterator[CategoryResult]:
     """``results``, holding a reference to the trainers' ``data`` until the last one: a trainer restarted after
     its process died is constructed from it again."""
     yield from results
@@ -205,10 +199,9 @@ class SplitData:
 
 def load_splits(
     path: str, features: list[str], label_columns: list[str], split: TimeSplit
-) -> tuple[SplitData, dict[str, object]]:
+) -> tuple[SplitData, SetDescription]:
     """Read the training set once into one float32 matrix per split, with its labels (a Ray task in
-    :func:`fit_categories`); also return its description (rows per split, array widths, vocabularies, a
-    fingerprint per label column and the train split's drift profile), small enough for the driver."""
+    :func:`fit_categories`); also return its description, small enough for the driver."""
     source = pads.dataset(path, format="parquet")
     matrices, labels, rows = {}, {}, {}
     fingerprint = Fingerprint(SPLITS, label_columns)
@@ -222,14 +215,8 @@ def load_splits(
         fingerprint.update(name, matrices[name], labels[name])
     sample = RowSample(REFERENCE_ROWS)
     sample.add(matrices["train"])
-    info = {
-        "rows": rows,
-        "widths": list(layout.widths),
-        "vocabularies": [list(v) for v in layout.vocabularies],
-        "fingerprints": fingerprint.hexdigests(),
-        "profile": DriftProfile.of(sample.matrix, layout.columns),
-    }
-    return SplitData(layout, matrices, labels), info
+    description = SetDescription(layout, rows, fingerprint.hexdigests(), DriftProfile.of(sample.matrix, layout.columns))
+    return SplitData(layout, matrices, labels), description
 
 
 _load_splits = ray.remote(num_cpus=1, num_returns=2)(load_splits)
@@ -247,14 +234,14 @@ class CategoryTrainer:
         self.threads = threads
         self.train_matrix, self.validation_matrix = quantize(data, config.params, threads)
 
-    def train(self, category: str, champion: Champion | None) -> dict[str, object]:
+    def train(self, category: str, champion: Champion | None) -> CategoryResult:
         """Fit, evaluate and plot ``category``; score the production ``champion`` on the same test rows."""
         labels = {name: self.data.labels[name][LABEL_PREFIX + category] for name in SPLITS}
         positives = {name: int(np.count_nonzero(y)) for name, y in labels.items()}
         rows = {name: len(y) for name, y in labels.items()}
         reason = skip_reason(positives, rows, self.config.min_positives)
         if reason:
-            return {"category": category, "skipped": reason}
+            return SkippedCategory(category, reason)
         params = self.config.params
         weight = positive_weight(positives["train"], rows["train"], params.max_positive_weight)
         booster = fit_category(self.train_matrix, self.validation_matrix, labels, weight, params, self.threads)
@@ -272,28 +259,33 @@ def quantize(data: SplitData, params: BoosterParams, threads: int) -> tuple[xgb.
 
 
 def _record(
-    registry: ModelRegistry, result: dict, common: dict, info: dict, definition: dict, config: TrainConfig
+    registry: ModelRegistry,
+    result: CategoryResult,
+    common: dict,
+    description: SetDescription,
+    definition: dict,
+    config: TrainConfig,
 ) -> CategoryOutcome:
-    """Register a trained category (skips pass through) and promote it when it wins; ``info`` describes the
-    training set (its drift profile and fingerprints)."""
-    category = result["category"]
-    if "skipped" in result:
-        return CategoryOutcome(category, None, str(result["skipped"]))
-    booster = xgb.Booster(model_file=bytearray(result["booster"]))
+    """Register a trained category (skips pass through) and promote it when it wins; ``description`` gives the
+    training set's drift profile and fingerprints."""
+    category = result.category
+    if isinstance(result, SkippedCategory):
+        return CategoryOutcome(category, None, result.reason)
+    booster = xgb.Booster(model_file=bytearray(result.booster))
     card = ModelCard(
         category=category,
         label={"column": LABEL_PREFIX + category, "definition": definition},
-        positive_weight=result["weight"],
-        rounds=result["rounds"],
-        metrics=result["metrics"],
-        top_features=result["top_features"],
-        data_fingerprint=info["fingerprints"][LABEL_PREFIX + category],
+        positive_weight=result.weight,
+        rounds=result.rounds,
+        metrics=result.metrics,
+        top_features=result.top_features,
+        data_fingerprint=description.fingerprints[LABEL_PREFIX + category],
         **common,
     )
-    card = registry.register(card, booster, result["plots"], info["profile"])
+    card = registry.register(card, booster, result.plots, description.profile)
     auc = card.metrics["roc_auc"]
     production = registry.production(category)
-    champion_auc = result["champion_auc"]
+    champion_auc = result.champion_auc
     if production is not None and champion_auc is None:
         champion_auc = registry.card(category, production.version).metrics["roc_auc"]
     if production is None:
@@ -306,7 +298,7 @@ def _record(
         promoted, note = False, f"v{production.version} stays (AUC {champion_auc:.3f} >= {auc:.3f})"
     if promoted:
         registry.promote(category, card.version, note)
-    return CategoryOutcome(category, card, note, promoted, result["plots"])
+    return CategoryOutcome(category, card, note, promoted, result.plots)
 
 
 def _categories(ws: Workspace, wanted: list[str] | None) -> list[str]:

@@ -15,7 +15,6 @@ the blocks as they come, within Ray Data's memory budget.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +23,7 @@ import ray.data
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
+from propensity.progress import Progress
 from propensity.raysession import cluster_cpus, ensure_ray
 from propensity.storage import staged_directory
 from training.config import BATCH_ROWS
@@ -32,8 +32,6 @@ from training.pit import join_batch
 from training.plan import ENTITY_TIMESTAMP, JoinPlan, TrainingSetError
 
 EAGER_SHARE = 0.25  # eager while the estimated result is at most this share of the cluster's object store
-
-Progress = Callable[[int, int], None]  # (entity rows joined, all entity rows)
 
 
 def build_training_set(

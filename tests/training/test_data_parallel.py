@@ -32,14 +32,13 @@ def test_the_streaming_survey_describes_the_set_as_loading_it_whole_does(trained
     label_columns = [LABEL_PREFIX + CATEGORY]  # alone: the run that made the card trained every category
     split = TimeSplit(**{name: tuple(date.fromisoformat(c) for c in cutoffs) for name, cutoffs in card.split.items()})
     data, loaded = load_splits(path, card.features, label_columns, split)
-    layout, surveyed = survey(path, card.features, label_columns, split)
-    assert layout == data.layout
-    for key in ("rows", "widths", "vocabularies", "fingerprints"):
-        assert surveyed[key] == loaded[key], key
-    assert surveyed["fingerprints"] == {LABEL_PREFIX + CATEGORY: card.data_fingerprint}
-    assert any(surveyed["vocabularies"])  # the string features' vocabularies came from the string columns alone
+    surveyed = survey(path, card.features, label_columns, split)
+    assert surveyed.layout == data.layout == loaded.layout
+    assert surveyed.rows == loaded.rows
+    assert surveyed.fingerprints == loaded.fingerprints == {LABEL_PREFIX + CATEGORY: card.data_fingerprint}
+    assert any(surveyed.layout.vocabularies)  # the string features' vocabularies came from the string columns alone
     for name, columns in data.labels.items():
-        assert surveyed["positives"][name] == {c: int(np.count_nonzero(y)) for c, y in columns.items()}
+        assert surveyed.positives[name] == {c: int(np.count_nonzero(y)) for c, y in columns.items()}
 
 
 def test_auto_picks_data_parallel_for_sets_bigger_than_a_worker_should_hold(trained: Workspace) -> None:
