@@ -87,7 +87,7 @@ class RayFailures(AbstractContextManager[None]):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         if isinstance(error, Exception) and not isinstance(error, PropensityError) and is_ray_failure(error):
-            raise RayFailureError(f"{self.stage}: {explain(error, self.stage, self.log)}") from error
+            raise RayFailureError(explain(error, self.stage, self.log)) from error
 
 
 def name_list(value: str) -> list[str] | None:

@@ -59,7 +59,7 @@ def test_labels_then_training_set_equal_feast(ws: Workspace) -> None:
         (["training-set", "--features", "customer_rfm:nope"], "has no feature 'nope'"),
         (["training-set", "--labels", "/no/such/labels"], "no label rows at /no/such/labels"),
         (["labels", "--cadence", "hourly"], "cadence: use `monthly`, `weekly`"),
-        (["labels", "--horizon-days", "400"], "horizon_days: Input should be less than or equal to 366"),
+        (["labels", "--horizon-days", "400"], "--horizon-days: Input should be less than or equal to 366"),
     ],
 )
 def test_bad_input_is_a_one_line_error(ws: Workspace, args: list[str], message: str) -> None:

@@ -350,8 +350,8 @@ def test_a_second_run_waits_for_the_lock_and_says_so(scored: Workspace) -> None:
         (["--as-of", "yesterday"], "--as-of 'yesterday' is not a date"),
         (["--categories", "unicorns"], "no production model for unicorns"),
         (["--workers", "0"], "workers: Input should be greater than or equal to 1"),
-        (["--max-psi", "0"], "max_psi: Input should be greater than 0"),
-        (["--max-psi", "nan"], "max_psi: Input should be greater than 0"),
+        (["--max-psi", "0"], "--max-psi: Input should be greater than 0"),
+        (["--max-psi", "nan"], "--max-psi: Input should be greater than 0"),
     ],
 )
 def test_bad_input_is_a_clear_error(scored: Workspace, args: list[str], message: str) -> None:
