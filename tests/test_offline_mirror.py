@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from propensity.config import FEAST_YAML_ENV, OFFLINE_URI_ENV, Workspace
 from propensity.features.catalog import ONLINE_PROFILE_VIEWS
-from propensity.features.feast_cli import materialize_args, run_feast
 from propensity.features.governance import check_store
 from propensity.offline_mirror import MANIFEST, plan_sync, sync_offline
+from propensity.stages import FeastOptions, Materialize
 from propensity.storage import parquet_shape
 from tests.support.mirror import local_tree, published, remote_tree, rewrite
 from tests.support.workspaces import copy_workspace
@@ -113,7 +113,7 @@ def test_the_pipeline_reads_the_object_store_copy(
     fs, root = pafs.FileSystem.from_uri(uri)
     lost = min(name for name in published(uri) if name.startswith(f"{view}/"))
     fs.delete_file(f"{root}/{lost}")
-    assert run_feast(ws, materialize_args(ws), capture=True).returncode == 0
+    Materialize().run(ws, FeastOptions(echo=False), lambda done, total: None)  # `propensity features materialize`
     assert published(uri) == local_tree(ws.offline_dir)
 
     latest = duckdb.sql(
