@@ -119,7 +119,7 @@ def test_the_engine_itself_refuses_files_settings_and_extensions(known: KnownWor
 def test_a_timeout_stops_a_runaway_query_and_the_session_goes_on(known: KnownWorkspace) -> None:
     views = WorkspaceViews(known.ws, timeout=0.5)
     start = time.monotonic()
-    with pytest.raises(QueryError, match=r"ran longer than --timeout 0\.5 s"), views.stoppable():
+    with pytest.raises(QueryError, match=r"ran longer than `timeout` 0\.5 s"), views.stoppable():
         views.query(RUNAWAY).fetchall()
     assert time.monotonic() - start < 30
     assert views.query("SELECT count(*) FROM toy").fetchall()[0][0] > 0
@@ -145,3 +145,29 @@ def test_ctrl_c_stops_a_runaway_statement_in_the_shell(known: KnownWorkspace) ->
         presser.join()
     assert time.monotonic() - start < 30
     assert "query stopped: interrupted (Ctrl-C)" in errors.getvalue() and "42" in out.getvalue()
+
+
+def test_ctrl_c_before_the_statement_starts_still_stops_it(known: KnownWorkspace) -> None:
+    views = WorkspaceViews(known.ws, timeout=60)  # a lost interrupt leaves the statement running this long
+    begun = threading.Event()
+
+    def late_statement() -> list:
+        begun.set()
+        time.sleep(1.0)  # Ctrl-C lands here, before DuckDB runs anything
+        return views.query(RUNAWAY).fetchall()
+
+    def press_ctrl_c() -> None:
+        begun.wait()
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(QueryError, match="interrupted"), views.stoppable():
+            views.interruptible(late_statement)
+    finally:
+        presser.join()
+    assert time.monotonic() - start < 30
+    assert views.query("SELECT 41 + 1").fetchall() == [(42,)]
