@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -125,6 +126,16 @@ def test_a_timeout_stops_a_runaway_query_and_the_session_goes_on(known: KnownWor
     assert views.query("SELECT count(*) FROM toy").fetchall()[0][0] > 0
 
 
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Python's Ctrl-C handler on SIGINT, also where the suite runs as a background job (SIGINT ignored, so
+    Python installs none)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_stops_a_runaway_statement_in_the_shell(known: KnownWorkspace) -> None:
     out, errors = io.StringIO(), io.StringIO()
     views = WorkspaceViews(known.ws, timeout=120)  # a backstop: a lost signal fails the test, not hangs it
@@ -147,6 +158,7 @@ def test_ctrl_c_stops_a_runaway_statement_in_the_shell(known: KnownWorkspace) ->
     assert "query stopped: interrupted (Ctrl-C)" in errors.getvalue() and "42" in out.getvalue()
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_before_the_statement_starts_still_stops_it(known: KnownWorkspace) -> None:
     views = WorkspaceViews(known.ws, timeout=60)  # a lost interrupt leaves the statement running this long
     begun = threading.Event()
