@@ -32,15 +32,22 @@ def build(
     workdir: WorkdirOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Build only this snapshot date (YYYY-MM-DD).")] = None,
     cadence_days: Annotated[int, typer.Option(help="Days between snapshots over the history.")] = 7,
-    buckets: Annotated[int | None, typer.Option(help="Customer slices (default: 1 per 50k customers).")] = None,
+    buckets: Annotated[
+        int | None, typer.Option(help="Customer slices, fixed at the first build (default: 1 per 50k, 1 per CPU).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Build tasks at a time (default: the cluster's CPUs).")] = None,
+    task_memory_gib: Annotated[float, typer.Option(help="Memory of each build task, GiB.")] = 2.0,
     ray_address: RayAddressOption = None,
 ) -> None:
-    """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store
-    (product text embeddings run on Ray)."""
+    """Compute feature snapshots (weekly over the whole history, or one --as-of date) into the offline store, as
+    Ray tasks (one per customer slice and batch of months)."""
     from propensity.features.catalog import workspace_catalog
 
     with settings():
-        options = BuildOptions(parse_date(as_of, "--as-of"), BuildConfig(cadence_days=cadence_days, buckets=buckets))
+        config = BuildConfig(
+            cadence_days=cadence_days, buckets=buckets, workers=workers, task_memory_gib=task_memory_gib
+        )
+        options = BuildOptions(parse_date(as_of, "--as-of"), config)
     ws, report = run_stage(ctx, Features(), options, workdir, ray_address, bar="features build")
     views = workspace_catalog(ws)
     summary = Table("view", "features", "rows written", title=f"{len(report.dates)} snapshot(s), "

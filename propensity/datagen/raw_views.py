@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 import duckdb
@@ -13,10 +14,10 @@ from propensity.errors import DamagedDataError
 from propensity.storage import sql_path
 
 
-def connect_raw(ws: Workspace) -> duckdb.DuckDBPyConnection:
+def connect_raw(ws: Workspace, config: Mapping[str, object] | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection in UTC with a ``raw_<table>`` view per raw table of ``ws`` (no progress bar of DuckDB's
-    own on the terminal: the commands show their progress)."""
-    con = duck.connect()
+    own on the terminal: the commands show their progress), with ``config`` (DuckDB's settings)."""
+    con = duck.connect(config)
     con.execute("SET enable_progress_bar = false")
     for name in RAW_SCHEMAS:
         con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet('{sql_path(ws.raw_dir / name)}/*.parquet')")

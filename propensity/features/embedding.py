@@ -137,7 +137,8 @@ def customer_embeddings(
               ON l.ordered_at >= s.event_timestamp - INTERVAL {HISTORY_DAYS + grace_days} DAY
              AND l.ordered_at < s.event_timestamp
             WHERE {bucket.replace("customer_id", "l.customer_id")}
-            GROUP BY ALL"""
+            GROUP BY ALL
+            ORDER BY ALL"""  # a fixed order of the sums below, so the vectors' bits never depend on DuckDB's threads
     ).to_arrow_table()
     snap = lines.column("snap").to_numpy()
     customer = lines.column("customer_id").to_numpy()

@@ -1,4 +1,4 @@
-"""Building the offline store: feature snapshots computed by DuckDB and written as Parquet.
+"""Building the offline store: feature snapshots computed by DuckDB in Ray tasks and written as Parquet.
 
 Layout (documented in docs/FEATURES.md)::
 
@@ -11,8 +11,9 @@ Layout (documented in docs/FEATURES.md)::
 b = customer_id mod buckets. A file holds snapshots of one slice of customers, sorted by snapshot time then
 customer, with a row group per snapshot date (split beyond 65,536 rows; dates of fewer than 8,192 rows share
 one), so a reader of some dates reads little more than their rows (the training-set join does); a Ray task
-reads one slice with ``offline/<view>/*/bucket-<bbbb>*.parquet``. The months a build touches are staged in
-``offline/.staging`` and renamed into place whole. A full build rewrites its months; an ``--as-of`` build writes
+reads one slice with ``offline/<view>/*/bucket-<bbbb>*.parquet``. Ray tasks write the months a build touches
+into ``offline/.staging`` (:mod:`propensity.features.slices`); once every task is done each month is renamed into
+place whole. A full build rewrites its months; an ``--as-of`` build writes
 its date's file and hard-links the month's other files into the staged month (a daily build costs one snapshot,
 not a month of them), so re-building a date replaces its rows, a new date is added, and a crash never leaves
 half a month visible; the whole build is one commit to the store (:mod:`propensity.features.offline_store`), mirrored
@@ -31,30 +32,25 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from filelock import FileLock
 
 from propensity.config import Workspace
 from propensity.datagen.raw_views import connect_raw, data_range
-from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
+from propensity.datagen.schema import RAW_SCHEMAS
 from propensity.errors import BadInputError, DamagedDataError
-from propensity.features.catalog import GRID_ANCHOR, HISTORY_DAYS, View, workspace_catalog
+from propensity.features.catalog import GRID_ANCHOR, HISTORY_DAYS, workspace_catalog
 from propensity.features.config import BuildConfig
-from propensity.features.embedding import check_descriptions, customer_embeddings, embed_products
-from propensity.features.offline_store import REBUILD, OfflineStore
+from propensity.features.embedding import check_descriptions, embed_products
+from propensity.features.offline_store import OfflineStore
 from propensity.features.schemas import dataset_schemas
-from propensity.features.sql import daily_facts, profile_query, windowed_query
-from propensity.features.wide import widen
-from propensity.storage import check_parquet_files, link_file, write_parquet
+from propensity.features.slices import BuildPlan, Slice, build_slices
+from propensity.progress import Progress
+from propensity.raysession import cluster_cpus
 
 CUSTOMERS_PER_BUCKET = 50_000
-ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date once it holds MIN_GROUP_ROWS,
-MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
 FIRST_RAW_DATE = date(1990, 1, 1)  # raw timestamps before it, or after tomorrow, are refused (docs/DATA.md)
 MAX_RAW_VALUE = 1e12  # larger amounts or durations in raw data are unit or parsing errors
 
@@ -148,12 +144,14 @@ def build_features(
     *,
     as_of: date | None = None,
     config: BuildConfig | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> BuildReport:
     """Compute feature snapshots into the offline store: at ``as_of`` only, or over the whole history.
 
     A full build replaces every month it covers; an ``as_of`` build replaces that date and keeps the other
-    dates of its month. Product text embeddings come from a Ray Data job (cached across builds).
+    dates of its month. Product text embeddings come from a Ray Data job (cached across builds); the snapshots
+    from Ray tasks, one per bucket of customers and batch of months (:mod:`propensity.features.slices`). The
+    months are published together when every task has written its part: a failed build publishes nothing.
     """
     config = config or BuildConfig()
     views = workspace_catalog(ws)
@@ -171,29 +169,35 @@ def build_features(
         products = embed_products(ws, commit)
         buckets = _layout_buckets(store, con, config.buckets)
         dates = [as_of] if as_of else snapshot_dates(first, last, config.cadence_days)
-        since = min(dates) - timedelta(days=HISTORY_DAYS + config.cadence_days)
-        con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(_raw_relations(), str(since), str(max(dates)))}")
-        created = datetime.now(UTC)
-        rows = dict.fromkeys((v.name for v in views), 0)
         months = sorted({_month(d) for d in dates})
-        batches = [
-            [d for d in dates if _month(d) in months[i : i + config.months_per_batch]]
-            for i in range(0, len(months), config.months_per_batch)
+        batches = [months[i : i + config.months_per_batch] for i in range(0, len(months), config.months_per_batch)]
+        slices = [
+            Slice(bucket, tuple(d for d in dates if _month(d) in batch), tuple(batch))
+            for batch in batches
+            for bucket in range(buckets)
         ]
-        for number, batch in enumerate(batches):
-            _set_snapshots(con, batch)
-            with commit.months([v.name for v in views], sorted({_month(d) for d in batch})) as staging:
-                for bucket in range(buckets):
-                    for view, table in _bucket_tables(con, views, products, config.cadence_days, buckets, bucket):
-                        rows[view] += _write_months(store, table, staging, view, bucket, created, as_of=as_of)
-                    if progress:
-                        progress(number * buckets + bucket + 1, len(batches) * buckets)
+        with commit.months([v.name for v in views], months) as staging:
+            plan = BuildPlan(
+                ws=ws,
+                views=views,
+                buckets=buckets,
+                since=min(dates) - timedelta(days=HISTORY_DAYS + config.cadence_days),
+                until=max(dates),
+                cadence_days=config.cadence_days,
+                created=datetime.now(UTC),
+                as_of=as_of,
+                staging=staging,
+                task_memory_gib=config.task_memory_gib,
+            )
+            rows = build_slices(plan, slices, products, config.workers or cluster_cpus(), progress)
         commit.schema_files(dataset_schemas(views))
         return BuildReport(dates=dates, rows=rows, anomalies=anomalies)
 
 
 def _layout_buckets(store: OfflineStore, con: duckdb.DuckDBPyConnection, requested: int | None) -> int:
-    """The bucket count of the offline store: fixed by its first build, refused if a build asks for another."""
+    """The bucket count of the offline store: fixed by its first build, refused if a build asks for another. By
+    default one per ``CUSTOMERS_PER_BUCKET`` customers, and at least one per CPU of the cluster (so a small
+    workspace's daily build uses every core), never more than there are customers."""
     path = store.layout_file
     if path.is_file():
         buckets = json.loads(path.read_text())["buckets"]
@@ -204,7 +208,7 @@ def _layout_buckets(store: OfflineStore, con: duckdb.DuckDBPyConnection, request
             )
         return buckets
     customers = con.execute("SELECT count(*) FROM raw_customers").fetchall()[0][0]
-    buckets = requested or max(1, -(-customers // CUSTOMERS_PER_BUCKET))
+    buckets = requested or max(1, -(-customers // CUSTOMERS_PER_BUCKET), min(cluster_cpus(), customers))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"buckets": buckets, "key": "customer_id mod buckets"}) + "\n")
     tmp.rename(path)
@@ -213,100 +217,3 @@ def _layout_buckets(store: OfflineStore, con: duckdb.DuckDBPyConnection, request
 
 def _month(day: date) -> str:
     return day.strftime("%Y-%m")
-
-
-def _raw_relations() -> dict[str, str]:
-    return {name: f"raw_{name}" for name in RAW_SCHEMAS}
-
-
-def _set_snapshots(con: duckdb.DuckDBPyConnection, dates: list[date]) -> None:
-    values = ", ".join(f"(DATE '{d.isoformat()}')" for d in dates)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE snapshots AS
-            SELECT (snap_day - DATE '1970-01-01')::INTEGER AS snap, snap_day::TIMESTAMPTZ AS event_timestamp
-            FROM (VALUES {values}) t(snap_day)"""
-    )
-
-
-def _bucket_tables(
-    con: duckdb.DuckDBPyConnection,
-    views: tuple[View, ...],
-    products: pa.Table,
-    grace_days: int,
-    buckets: int,
-    bucket: int,
-) -> Iterator[tuple[str, pa.Table]]:
-    """Every view's rows for one slice of customers and the current batch of snapshots."""
-    predicate = f"customer_id % {buckets} = {bucket}"
-    sparse = tuple(v for v in views if not v.dense and not v.is_embedding)
-    long = con.sql(
-        windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days, bucket=predicate)
-    ).to_arrow_table()
-    for view in views:
-        if view.is_embedding:
-            yield view.name, customer_embeddings(con, products, grace_days=grace_days, bucket=predicate)
-        elif view.dense:
-            yield (
-                view.name,
-                con.sql(
-                    profile_query(view, snapshots="snapshots", customers="raw_customers", bucket=predicate)
-                ).to_arrow_table(),
-            )
-        else:
-            yield view.name, widen(long, view)
-
-
-def _write_months(
-    store: OfflineStore,
-    table: pa.Table,
-    staging: Path,
-    view: str,
-    bucket: int,
-    created: datetime,
-    *,
-    as_of: date | None,
-) -> int:
-    """Write one bucket's new rows into its staged month files.
-
-    Without ``as_of`` the month is replaced whole. With it the rows go to the date's own file and the bucket's
-    other published files of the month are carried over (see the module docstring). Returns the rows written.
-    """
-    table = table.append_column("created_at", pa.array([created] * table.num_rows, type=TIMESTAMP))
-    months = pc.strftime(table.column("event_timestamp"), format="%Y-%m")
-    base = f"bucket-{bucket:04d}"
-    for month_dir in (staging / view).iterdir():
-        rows = table.filter(pc.equal(months, month_dir.name))
-        name = f"{base}.parquet"
-        if as_of is not None:
-            _carry_over(store.view_dir(view) / month_dir.name, month_dir, base, as_of, rows.schema)
-            name = f"{base}.{as_of}.parquet"
-        if rows.num_rows:
-            rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
-            _write_month_file(rows, month_dir / name)
-    return table.num_rows
-
-
-def _write_month_file(table: pa.Table, path: Path) -> None:
-    write_parquet(table, path, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp", min_group_rows=MIN_GROUP_ROWS)
-
-
-def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: pa.Schema) -> None:
-    """Bring the bucket's published files of a month, less the rows of ``as_of``, into its staged month: hard
-    links, except a full build's file that holds ``as_of`` (rewritten without it)."""
-    for file in sorted(published.glob(f"{base}.*parquet")) if published.is_dir() else []:
-        check_parquet_files(file, fix=REBUILD)
-        if not pq.read_schema(file).equals(schema):
-            raise DamagedDataError(
-                f"{file} was built with other features than the catalog has now; "
-                "rebuild the whole history with `propensity features build`"
-            )
-        if file.name == f"{base}.{as_of}.parquet":
-            continue  # replaced by this build's rows
-        stamps = pq.read_table(file, columns=["event_timestamp"]).column("event_timestamp")
-        stale = pa.scalar(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC), type=TIMESTAMP)
-        if pc.any(pc.equal(stamps, stale)).as_py():
-            old = pq.read_table(file)
-            old = old.filter(pc.not_equal(old.column("event_timestamp"), stale))
-            _write_month_file(old, staged / file.name)
-        else:
-            link_file(file, staged / file.name)

@@ -1,0 +1,194 @@
+"""The slices of a feature build, computed as Ray tasks: one task per bucket of customers and batch of snapshot
+dates, each with a DuckDB of its own (one thread, a memory limit) that reads only its customers' raw rows and
+writes their files into the build's staging tree. The driver plans the slices and commits the tree
+(:mod:`propensity.features.pipeline`); nothing but row counts comes back to it.
+
+A slice's output depends on nothing but its inputs: the same files come out whatever the number of workers or
+nodes, and a slice run again (Ray retries a task whose worker died) writes the same files again, each atomically.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+
+from propensity.config import Workspace
+from propensity.datagen.raw_views import connect_raw
+from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
+from propensity.errors import DamagedDataError
+from propensity.features.catalog import View
+from propensity.features.embedding import customer_embeddings
+from propensity.features.offline_store import REBUILD, OfflineStore
+from propensity.features.sql import daily_facts, profile_query, windowed_query
+from propensity.features.wide import widen
+from propensity.progress import Progress
+from propensity.storage import check_parquet_files, link_file, write_parquet
+
+ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date once it holds MIN_GROUP_ROWS,
+MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What every slice of one build shares: the workspace and its views, the bucket count, the days of raw
+    events read (``[since, until)``), the snapshot cadence, the rows' creation time, the ``as_of`` date of a
+    daily build, the staging tree, and each task's memory."""
+
+    ws: Workspace
+    views: tuple[View, ...]
+    buckets: int
+    since: date
+    until: date
+    cadence_days: int
+    created: datetime
+    as_of: date | None
+    staging: Path
+    task_memory_gib: float
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One task's share of a build: the customers of ``bucket`` at the snapshot ``dates``, which fall in
+    ``months``."""
+
+    bucket: int
+    dates: tuple[date, ...]
+    months: tuple[str, ...]
+
+
+def build_slices(
+    plan: BuildPlan, slices: list[Slice], products: pa.Table, workers: int, progress: Progress | None = None
+) -> dict[str, int]:
+    """Run every slice as a Ray task, at most ``workers`` at a time; the rows written per view. On an error
+    the tasks still running are cancelled and the error raised (the caller's staging tree goes, unpublished)."""
+    task = _build_slice.options(memory=int(plan.task_memory_gib * 2**30))
+    shared = ray.put(products)
+    rows = {view.name: 0 for view in plan.views}
+    pending = list(reversed(slices))
+    running: list[ray.ObjectRef] = []
+    done = 0
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                running.append(task.remote(plan, pending.pop(), shared))
+            finished, running = ray.wait(running, num_returns=1)
+            for view, count in ray.get(finished[0]).items():
+                rows[view] += count
+            done += 1
+            if progress:
+                progress(done, len(slices))
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+    return rows
+
+
+def build_slice(plan: BuildPlan, piece: Slice, products: pa.Table) -> dict[str, int]:
+    """Compute one slice and write its files into the staging tree; the rows written per view."""
+    spill = OfflineStore(plan.ws).scratch / f"spill-{uuid.uuid4().hex[:12]}"
+    settings = {"threads": 1, "memory_limit": f"{plan.task_memory_gib}GiB", "temp_directory": str(spill)}
+    con = connect_raw(plan.ws, settings)
+    try:
+        predicate = f"customer_id % {plan.buckets} = {piece.bucket}"
+        raw = {
+            name: f"(SELECT * FROM raw_{name} WHERE {predicate})" if "customer_id" in schema.names else f"raw_{name}"
+            for name, schema in RAW_SCHEMAS.items()
+        }
+        con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(raw, str(plan.since), str(plan.until))}")
+        _set_snapshots(con, piece.dates)
+        rows = {}
+        for view, table in _view_tables(con, plan, products, predicate):
+            rows[view] = _write_months(plan, piece, table, view)
+        return rows
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+_build_slice = ray.remote(num_cpus=1)(build_slice)
+
+
+def _set_snapshots(con: duckdb.DuckDBPyConnection, dates: tuple[date, ...]) -> None:
+    values = ", ".join(f"(DATE '{d.isoformat()}')" for d in dates)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE snapshots AS
+            SELECT (snap_day - DATE '1970-01-01')::INTEGER AS snap, snap_day::TIMESTAMPTZ AS event_timestamp
+            FROM (VALUES {values}) t(snap_day)"""
+    )
+
+
+def _view_tables(
+    con: duckdb.DuckDBPyConnection, plan: BuildPlan, products: pa.Table, predicate: str
+) -> Iterator[tuple[str, pa.Table]]:
+    """Every view's rows for the slice's customers (``predicate``) and snapshots."""
+    grace_days = plan.cadence_days
+    sparse = tuple(v for v in plan.views if not v.dense and not v.is_embedding)
+    long = con.sql(
+        windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days, bucket=predicate)
+    ).to_arrow_table()
+    for view in plan.views:
+        if view.is_embedding:
+            yield view.name, customer_embeddings(con, products, grace_days=grace_days, bucket=predicate)
+        elif view.dense:
+            query = profile_query(view, snapshots="snapshots", customers="raw_customers", bucket=predicate)
+            yield view.name, con.sql(query).to_arrow_table()
+        else:
+            yield view.name, widen(long, view)
+
+
+def _write_months(plan: BuildPlan, piece: Slice, table: pa.Table, view: str) -> int:
+    """Write the slice's rows of ``view`` into its staged month files; returns the rows written.
+
+    Without ``as_of`` a month's bucket file is replaced whole. With it the rows go to the date's own file and the
+    bucket's other published files of the month are carried over (see :mod:`propensity.features.pipeline`).
+    """
+    table = table.append_column("created_at", pa.array([plan.created] * table.num_rows, type=TIMESTAMP))
+    months = pc.strftime(table.column("event_timestamp"), format="%Y-%m")
+    base = f"bucket-{piece.bucket:04d}"
+    for month in piece.months:
+        month_dir = plan.staging / view / month
+        rows = table.filter(pc.equal(months, month))
+        name = f"{base}.parquet"
+        if plan.as_of is not None:
+            _carry_over(OfflineStore(plan.ws).view_dir(view) / month, month_dir, base, plan.as_of, rows.schema)
+            name = f"{base}.{plan.as_of}.parquet"
+        if rows.num_rows:
+            rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
+            _write_month_file(rows, month_dir / name)
+    return table.num_rows
+
+
+def _write_month_file(table: pa.Table, path: Path) -> None:
+    write_parquet(table, path, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp", min_group_rows=MIN_GROUP_ROWS)
+
+
+def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: pa.Schema) -> None:
+    """Bring the bucket's published files of a month, less the rows of ``as_of``, into its staged month: hard
+    links, except a full build's file that holds ``as_of`` (rewritten without it)."""
+    for file in sorted(published.glob(f"{base}.*parquet")) if published.is_dir() else []:
+        check_parquet_files(file, fix=REBUILD)
+        if not pq.read_schema(file).equals(schema):
+            raise DamagedDataError(
+                f"{file} was built with other features than the catalog has now; "
+                "rebuild the whole history with `propensity features build`"
+            )
+        if file.name == f"{base}.{as_of}.parquet":
+            continue  # replaced by this build's rows
+        stamps = pq.read_table(file, columns=["event_timestamp"]).column("event_timestamp")
+        stale = pa.scalar(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC), type=TIMESTAMP)
+        if pc.any(pc.equal(stamps, stale)).as_py():
+            old = pq.read_table(file)
+            old = old.filter(pc.not_equal(old.column("event_timestamp"), stale))
+            _write_month_file(old, staged / file.name)
+        else:
+            link_file(file, staged / file.name)
