@@ -52,11 +52,16 @@ def worker_threads(cpus: int, workers: int) -> int:
     return max(1, min(cpus // workers, largest_node_cpus()))
 
 
-def smallest_node_memory() -> float:
-    """Bytes of memory Ray may use on the smallest live node with CPUs."""
+def node_memories() -> list[float]:
+    """Bytes of memory Ray may use on each live node with CPUs."""
     ensure_ray()
     nodes = [n["Resources"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
-    return min(float(n.get("memory", 0)) for n in nodes) if nodes else 0.0
+    return [float(n.get("memory", 0)) for n in nodes]
+
+
+def smallest_node_memory() -> float:
+    """Bytes of memory Ray may use on the smallest live node with CPUs."""
+    return min(node_memories(), default=0.0)
 
 
 def cluster_summary() -> str:

@@ -46,7 +46,7 @@ from propensity.features.config import BuildConfig
 from propensity.features.embedding import check_descriptions, embed_products
 from propensity.features.offline_store import OfflineStore
 from propensity.features.schemas import dataset_schemas
-from propensity.features.slices import BuildPlan, Slice, build_slices
+from propensity.features.slices import BuildPlan, Slice, build_slices, check_task_memory
 from propensity.progress import Progress
 from propensity.raysession import cluster_cpus
 
@@ -154,6 +154,7 @@ def build_features(
     months are published together when every task has written its part: a failed build publishes nothing.
     """
     config = config or BuildConfig()
+    check_task_memory(config.task_memory_gib)
     views = workspace_catalog(ws)
     store = OfflineStore(ws)
     store.root.mkdir(parents=True, exist_ok=True)

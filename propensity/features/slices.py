@@ -25,13 +25,14 @@ import ray
 from propensity.config import Workspace
 from propensity.datagen.raw_views import connect_raw
 from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
-from propensity.errors import DamagedDataError
+from propensity.errors import BadInputError, DamagedDataError
 from propensity.features.catalog import View
 from propensity.features.embedding import customer_embeddings
 from propensity.features.offline_store import REBUILD, OfflineStore
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
 from propensity.progress import Progress
+from propensity.raysession import node_memories
 from propensity.storage import check_parquet_files, link_file, write_parquet
 
 ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date once it holds MIN_GROUP_ROWS,
@@ -91,6 +92,16 @@ def build_slices(
         for ref in running:
             ray.cancel(ref, force=True)
     return rows
+
+
+def check_task_memory(gib: float) -> None:
+    """Refuse a task memory no node of the Ray cluster can give (Ray would wait for such a node for ever)."""
+    largest = max(node_memories(), default=0.0)
+    if gib * 2**30 > largest:
+        raise BadInputError(
+            f"`task_memory_gib` {gib:g} is more than any Ray node can give a task ({largest / 2**30:.1f} GiB): "
+            "lower it, or add bigger nodes"
+        )
 
 
 def build_slice(plan: BuildPlan, piece: Slice, products: pa.Table) -> dict[str, int]:

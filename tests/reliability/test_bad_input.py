@@ -68,6 +68,7 @@ def _refused(ws: Workspace, args: list[str], message: str) -> None:
         (["features", "build", "--workers", "0"], "--workers: Input should be greater than or equal to 1"),
         (["features", "build", "--task-memory-gib", "0.1"], "--task-memory-gib: Input should be greater than or equal"),
         (["features", "build", "--task-memory-gib", "nan"], "--task-memory-gib: Input should be"),
+        (["features", "build", "--task-memory-gib", "1000"], "--task-memory-gib 1000 is more than any Ray node"),
         (["labels", "--horizon-days", "0"], "--horizon-days: Input should be greater than or equal to 1"),
         (["labels", "--cadence", HOSTILE], "--cadence: use `monthly`, `weekly` or a number of days"),
         (["training-set", "--feature-service", HOSTILE], f'unknown feature service "{HOSTILE}"'),
