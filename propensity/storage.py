@@ -199,6 +199,20 @@ def write_parquet(
                 writer.write_table(run, row_group_size=row_group_size)
 
 
+def write_parquet_batches(batches: pa.RecordBatchReader, path: Path) -> int:
+    """Write ``batches`` to ``path`` atomically as they come, a row group per batch (never the whole table in
+    memory), timestamps in microseconds; returns the rows written."""
+    rows = 0
+    with (
+        atomic_file(path) as sink,
+        pq.ParquetWriter(sink, batches.schema, coerce_timestamps="us", compression="zstd") as writer,
+    ):
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
 def _runs(table: pa.Table, column: str, min_rows: int) -> list[pa.Table]:
     """``table`` cut where ``column`` changes value, each piece at least ``min_rows`` long but the last
     (zero-copy slices, in order)."""

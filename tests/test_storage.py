@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +18,7 @@ from propensity.storage import (
     check_parquet_files,
     staged_directory,
     write_parquet,
+    write_parquet_batches,
 )
 
 
@@ -36,6 +38,27 @@ def test_a_failed_write_leaves_the_old_file_and_no_leftovers(tmp_path: Path) -> 
         sink.write(b"half")
         raise RuntimeError("crash mid-write")
     assert target.read_bytes() == b"old\n"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_batches_are_written_as_they_come_and_a_failed_stream_leaves_the_old_file(tmp_path: Path) -> None:
+    schema = pa.schema([("customer_id", pa.int64()), ("label_x", pa.int8())])
+    batches = [
+        pa.record_batch([pa.array(range(i, i + 3)), pa.array([0, 1, 0], pa.int8())], schema=schema) for i in (0, 3)
+    ]
+    target = tmp_path / "labels.parquet"
+    assert write_parquet_batches(pa.RecordBatchReader.from_batches(schema, batches), target) == 6
+    assert pq.ParquetFile(target).num_row_groups == 2  # one per batch: none waited for the others
+    assert pq.read_table(target).equals(pa.Table.from_batches(batches))
+
+    def failing() -> Iterator[pa.RecordBatch]:
+        yield batches[0]
+        raise OSError("the query died")
+
+    written = target.read_bytes()
+    with pytest.raises(OSError, match="the query died"):
+        write_parquet_batches(pa.RecordBatchReader.from_batches(schema, failing()), target)
+    assert target.read_bytes() == written
     assert list(tmp_path.iterdir()) == [target]
 
 

@@ -10,21 +10,25 @@ would run past the end of the data are not made.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from propensity.config import Workspace
 from propensity.datagen.raw_views import connect_raw, data_range
 from propensity.errors import BadInputError, NotThereYetError
 from propensity.features.catalog import GRID_ANCHOR, workspace_catalog
-from propensity.storage import staged_directory, write_parquet
+from propensity.storage import staged_directory, write_parquet_batches
 from training.config import LabelConfig
 
 LABEL_PREFIX = "label_"
 DEFINITION_FILE = "_labels.json"
+LABEL_FILE = "labels.parquet"
+BATCH_ROWS = 1_000_000  # label rows read from DuckDB and written per row group
 
 
 @dataclass(frozen=True)
@@ -78,14 +82,21 @@ def build_labels(ws: Workspace, config: LabelConfig | None = None) -> LabelRepor
             f"no cutoff fits the data ({start} to {last_event}): a label window of {config.horizon_days} days "
             f"after {config.min_history_days} days of history needs more data; shorten them or widen first/last"
         )
-    table = con.sql(_label_query(categories), params=_params(config, cutoffs)).to_arrow_table()
+    reader = con.sql(_label_query(categories), params=_params(config, cutoffs)).to_arrow_reader(BATCH_ROWS)
+    positives = {LABEL_PREFIX + c: 0 for c in categories}
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            for column in positives:
+                positives[column] += int(pc.sum(batch.column(column)).as_py() or 0)
+            yield batch
+
     target = ws.labels_dir
     with staged_directory(target, overwrite=True) as staging:
-        write_parquet(table, staging / "labels.parquet")
+        rows = write_parquet_batches(pa.RecordBatchReader.from_batches(reader.schema, counted()), staging / LABEL_FILE)
         definition = {**config.model_dump(mode="json"), "cutoffs": [str(c) for c in cutoffs]}
         (staging / DEFINITION_FILE).write_text(json.dumps(definition, indent=2) + "\n")
-    positives = {c: int(pc.sum(table.column(c)).as_py() or 0) for c in table.column_names if _is_label(c)}
-    return LabelReport(target, cutoffs, table.num_rows, positives)
+    return LabelReport(target, cutoffs, rows, positives)
 
 
 def read_definition(ws: Workspace) -> dict[str, object]:
@@ -104,10 +115,6 @@ def in_label_window(ordered_at: str, cutoff: str, horizon_days: str) -> str:
 
 ACTIVITY = """SELECT customer_id, ordered_at AS at FROM raw_orders
             UNION ALL SELECT customer_id, started_at FROM raw_sessions"""  # what makes a customer eligible
-
-
-def _is_label(column: str) -> bool:
-    return column.startswith(LABEL_PREFIX)
 
 
 def _params(config: LabelConfig, cutoffs: list[date]) -> list[object]:

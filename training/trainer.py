@@ -44,7 +44,7 @@ from training.config import BoosterParams, TrainConfig, TrainingSetRequest
 from training.fitting import SPLITS, Champion, category_result, fit_category, quantile_options, skip_reason
 from training.inputs import current_training_set
 from training.joining import join_training_set
-from training.labels import LABEL_PREFIX, read_definition
+from training.labels import LABEL_FILE, LABEL_PREFIX, read_definition
 from training.matrix import Fingerprint, MatrixLayout
 from training.registry import ModelCard, ModelRegistry
 from training.results import CategoryResult, SetDescription, SkippedCategory, TrainingJob
@@ -115,7 +115,7 @@ def fit_categories(
     started = started or datetime.now(UTC)
     run_id = new_run_id(started)
     definition = read_definition(ws)
-    label_names = set(pq.read_schema(ws.labels_dir / "labels.parquet").names)
+    label_names = set(pq.read_schema(ws.labels_dir / LABEL_FILE).names)
     features = [name for name in pq.read_schema(next(path.glob("*.parquet"))).names if name not in label_names]
     registry = ModelRegistry(ws.models_dir)
     champions = {}
@@ -303,7 +303,7 @@ def _record(
 
 def _categories(ws: Workspace, wanted: list[str] | None) -> list[str]:
     """``wanted`` (default: every category with a label column), refusing unknown names."""
-    names = pq.read_schema(ws.labels_dir / "labels.parquet").names
+    names = pq.read_schema(ws.labels_dir / LABEL_FILE).names
     known = sorted(n.removeprefix(LABEL_PREFIX) for n in names if n.startswith(LABEL_PREFIX))
     if not wanted:
         return known
