@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -14,13 +15,17 @@ from propensity.errors import DamagedDataError
 from propensity.storage import sql_path
 
 
-def connect_raw(ws: Workspace, config: Mapping[str, object] | None = None) -> duckdb.DuckDBPyConnection:
+def connect_raw(
+    ws: Workspace, config: Mapping[str, object] | None = None, tables: Mapping[str, Path] | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection in UTC with a ``raw_<table>`` view per raw table of ``ws`` (no progress bar of DuckDB's
-    own on the terminal: the commands show their progress), with ``config`` (DuckDB's settings)."""
+    own on the terminal: the commands show their progress), with ``config`` (DuckDB's settings). ``tables`` puts
+    other directories of Parquet files in the place of some raw tables (a build's split of them by bucket)."""
     con = duck.connect(config)
     con.execute("SET enable_progress_bar = false")
     for name in RAW_SCHEMAS:
-        con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet('{sql_path(ws.raw_dir / name)}/*.parquet')")
+        files = (tables or {}).get(name, ws.raw_dir / name)
+        con.execute(f"CREATE VIEW raw_{name} AS SELECT * FROM read_parquet('{sql_path(files)}/*.parquet')")
     return con
 
 

@@ -119,15 +119,14 @@ def _latest(embeddings: pa.Table, products: pa.Table) -> pa.Table:
     con.register("e", embeddings)
     con.register("p", products)
     return con.sql(
-        "SELECT p.product_id, any_value(e.embedding) AS embedding FROM p JOIN e USING (description_hash) GROUP BY 1"
+        "SELECT p.product_id, any_value(e.embedding) AS embedding FROM p JOIN e USING (description_hash) GROUP BY 1 "
+        "ORDER BY 1"  # a fixed order of the products, so the customer vectors' sums never depend on DuckDB's threads
     ).to_arrow_table()
 
 
-def customer_embeddings(
-    con: duckdb.DuckDBPyConnection, products: pa.Table, *, grace_days: int, bucket: str
-) -> pa.Table:
-    """Rows (customer_id, event_timestamp, text_embedding) for relation ``snapshots`` and the customers matching
-    ``bucket``: every customer with an order line in the ``365 + grace_days`` days before a snapshot."""
+def customer_embeddings(con: duckdb.DuckDBPyConnection, products: pa.Table, *, grace_days: int) -> pa.Table:
+    """Rows (customer_id, event_timestamp, text_embedding) for relation ``snapshots`` and the customers of
+    ``raw_order_lines``: every customer with an order line in the ``365 + grace_days`` days before a snapshot."""
     index = {pid: i for i, pid in enumerate(products.column("product_id").to_pylist())}
     matrix = np.asarray(products.column("embedding").to_pylist(), dtype=np.float32).reshape(-1, EMBEDDING_DIM)
     lines = con.sql(
@@ -136,7 +135,6 @@ def customer_embeddings(
             FROM snapshots s JOIN raw_order_lines l
               ON l.ordered_at >= s.event_timestamp - INTERVAL {HISTORY_DAYS + grace_days} DAY
              AND l.ordered_at < s.event_timestamp
-            WHERE {bucket.replace("customer_id", "l.customer_id")}
             GROUP BY ALL
             ORDER BY ALL"""  # a fixed order of the sums below, so the vectors' bits never depend on DuckDB's threads
     ).to_arrow_table()

@@ -15,20 +15,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
+from ray.remote_function import RemoteFunction
 
 from propensity.config import Workspace
 from propensity.datagen.raw_views import connect_raw
-from propensity.datagen.schema import RAW_SCHEMAS, TIMESTAMP
+from propensity.datagen.schema import CHUNKED_TABLES, RAW_SCHEMAS, TIMESTAMP
 from propensity.errors import BadInputError, DamagedDataError
 from propensity.features.catalog import View
 from propensity.features.embedding import customer_embeddings
 from propensity.features.offline_store import REBUILD, OfflineStore
+from propensity.features.raw_split import bucket_dir, raw_pieces, split_task, write_schema_files
 from propensity.features.sql import daily_facts, profile_query, windowed_query
 from propensity.features.wide import widen
 from propensity.progress import Progress
@@ -56,6 +59,11 @@ class BuildPlan:
     staging: Path
     task_memory_gib: float
 
+    @property
+    def split(self) -> Path:
+        """The raw rows split by bucket (:mod:`propensity.features.raw_split`), removed with the staging tree."""
+        return self.staging / ".raw"
+
 
 @dataclass(frozen=True)
 class Slice:
@@ -70,28 +78,50 @@ class Slice:
 def build_slices(
     plan: BuildPlan, slices: list[Slice], products: pa.Table, workers: int, progress: Progress | None = None
 ) -> dict[str, int]:
-    """Run every slice as a Ray task, at most ``workers`` at a time; the rows written per view. On an error
-    the tasks still running are cancelled and the error raised (the caller's staging tree goes, unpublished)."""
-    task = _build_slice.options(memory=int(plan.task_memory_gib * 2**30))
+    """Split the raw rows by bucket, then run every slice, as Ray tasks, at most ``workers`` at a time; the rows
+    written per view. On an error the tasks still running are cancelled and the error raised (the caller's
+    staging tree goes, unpublished, the split with it)."""
+    pieces = raw_pieces(plan.ws.raw_dir)
+    write_schema_files(plan.split, plan.buckets)
     shared = ray.put(products)
+    task = _build_slice.options(memory=int(plan.task_memory_gib * 2**30))
+    calls = [(split_task, (piece, plan.buckets, plan.split)) for piece in pieces]
+    _run_bounded(calls, workers, progress, total=len(pieces) + len(slices))
+    calls = [(task, (plan, piece, shared)) for piece in slices]
     rows = {view.name: 0 for view in plan.views}
-    pending = list(reversed(slices))
+    for counts in _run_bounded(calls, workers, progress, total=len(pieces) + len(slices), before=len(pieces)):
+        for view, count in counts.items():
+            rows[view] += count
+    return rows
+
+
+def _run_bounded(
+    calls: list[tuple[RemoteFunction, tuple]],
+    workers: int,
+    progress: Progress | None,
+    *,
+    total: int,
+    before: int = 0,
+) -> list[Any]:
+    """Run the remote ``calls`` (function, arguments), at most ``workers`` at a time; their results, in the order
+    they finished, each counted on ``progress`` (``before`` of ``total`` done when they start). On an error the
+    calls still running are cancelled."""
+    pending = list(reversed(calls))
     running: list[ray.ObjectRef] = []
-    done = 0
+    results = []
     try:
         while pending or running:
             while pending and len(running) < workers:
-                running.append(task.remote(plan, pending.pop(), shared))
+                function, arguments = pending.pop()
+                running.append(function.remote(*arguments))
             finished, running = ray.wait(running, num_returns=1)
-            for view, count in ray.get(finished[0]).items():
-                rows[view] += count
-            done += 1
+            results.append(ray.get(finished[0]))
             if progress:
-                progress(done, len(slices))
+                progress(before + len(results), total)
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
-    return rows
+    return results
 
 
 def check_task_memory(gib: float) -> None:
@@ -108,17 +138,15 @@ def build_slice(plan: BuildPlan, piece: Slice, products: pa.Table) -> dict[str, 
     """Compute one slice and write its files into the staging tree; the rows written per view."""
     spill = OfflineStore(plan.ws).scratch / f"spill-{uuid.uuid4().hex[:12]}"
     settings = {"threads": 1, "memory_limit": f"{plan.task_memory_gib}GiB", "temp_directory": str(spill)}
-    con = connect_raw(plan.ws, settings)
+    con = connect_raw(
+        plan.ws, settings, {table: bucket_dir(plan.split, table, piece.bucket) for table in CHUNKED_TABLES}
+    )
     try:
-        predicate = f"customer_id % {plan.buckets} = {piece.bucket}"
-        raw = {
-            name: f"(SELECT * FROM raw_{name} WHERE {predicate})" if "customer_id" in schema.names else f"raw_{name}"
-            for name, schema in RAW_SCHEMAS.items()
-        }
+        raw = {name: f"raw_{name}" for name in RAW_SCHEMAS}
         con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(raw, str(plan.since), str(plan.until))}")
         _set_snapshots(con, piece.dates)
         rows = {}
-        for view, table in _view_tables(con, plan, products, predicate):
+        for view, table in _view_tables(con, plan, products):
             rows[view] = _write_months(plan, piece, table, view)
         return rows
     finally:
@@ -138,20 +166,16 @@ def _set_snapshots(con: duckdb.DuckDBPyConnection, dates: tuple[date, ...]) -> N
     )
 
 
-def _view_tables(
-    con: duckdb.DuckDBPyConnection, plan: BuildPlan, products: pa.Table, predicate: str
-) -> Iterator[tuple[str, pa.Table]]:
-    """Every view's rows for the slice's customers (``predicate``) and snapshots."""
+def _view_tables(con: duckdb.DuckDBPyConnection, plan: BuildPlan, products: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """Every view's rows for the slice's customers (those of the raw relations) and snapshots."""
     grace_days = plan.cadence_days
     sparse = tuple(v for v in plan.views if not v.dense and not v.is_embedding)
-    long = con.sql(
-        windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days, bucket=predicate)
-    ).to_arrow_table()
+    long = con.sql(windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days)).to_arrow_table()
     for view in plan.views:
         if view.is_embedding:
-            yield view.name, customer_embeddings(con, products, grace_days=grace_days, bucket=predicate)
+            yield view.name, customer_embeddings(con, products, grace_days=grace_days)
         elif view.dense:
-            query = profile_query(view, snapshots="snapshots", customers="raw_customers", bucket=predicate)
+            query = profile_query(view, snapshots="snapshots", customers="raw_customers")
             yield view.name, con.sql(query).to_arrow_table()
         else:
             yield view.name, widen(long, view)

@@ -77,7 +77,7 @@ def long_column(feature: Feature) -> tuple[str, str]:
     raise ValueError(f"feature {feature.name} is not a windowed aggregate")
 
 
-def windowed_query(views: tuple[View, ...], *, facts: str, snapshots: str, grace_days: int, bucket: str) -> str:
+def windowed_query(views: tuple[View, ...], *, facts: str, snapshots: str, grace_days: int) -> str:
     """SQL for the long table: one row per (customer, category, snapshot) that has facts in the 365 days before
     the snapshot, with every windowed aggregate of ``views`` as a column.
 
@@ -95,15 +95,14 @@ def windowed_query(views: tuple[View, ...], *, facts: str, snapshots: str, grace
     ]
     selected = ",\n           ".join(f"CAST({sql} AS DOUBLE) AS {name}" for name, sql in columns.items())
     return f"""
-WITH f AS (SELECT * FROM {facts} WHERE {bucket}),
-spans AS (SELECT customer_id, category, min(day) AS first_day, max(day) AS last_day FROM f GROUP BY ALL),
+WITH spans AS (SELECT customer_id, category, min(day) AS first_day, max(day) AS last_day FROM {facts} GROUP BY ALL),
 probes AS (
     SELECT p.customer_id, p.category, s.snap AS day, TRUE AS probe
     FROM spans p JOIN {snapshots} s
       ON s.snap > p.first_day
      AND s.snap <= p.last_day + {HISTORY_DAYS} + CASE WHEN p.category = '{ALL}' THEN {grace_days} ELSE 0 END
 ),
-rows AS (SELECT *, FALSE AS probe FROM f UNION ALL BY NAME SELECT * FROM probes),
+rows AS (SELECT *, FALSE AS probe FROM {facts} UNION ALL BY NAME SELECT * FROM probes),
 windowed AS (
     SELECT customer_id, category, day, probe,
            {selected}
@@ -114,7 +113,7 @@ SELECT * EXCLUDE (probe) FROM windowed WHERE probe ORDER BY day, customer_id, ca
 """
 
 
-def profile_query(view: View, *, snapshots: str, customers: str, bucket: str) -> str:
+def profile_query(view: View, *, snapshots: str, customers: str) -> str:
     """SQL for the dense profile view: a row for every customer signed up before each snapshot."""
     expressions = {
         "tenure_days": "date_diff('day', c.signup_at, s.event_timestamp)",
@@ -128,6 +127,5 @@ def profile_query(view: View, *, snapshots: str, customers: str, bucket: str) ->
     return f"""
 SELECT c.customer_id, s.event_timestamp, {columns}
 FROM {snapshots} s JOIN {customers} c ON c.signup_at < s.event_timestamp
-WHERE {bucket.replace("customer_id", "c.customer_id")}
 ORDER BY s.event_timestamp, c.customer_id
 """
