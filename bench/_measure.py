@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import psutil
 
+PAUSE_FACTOR = 9  # pause at least 9x as long as a sample took: the sampler uses at most a tenth of a core
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -26,7 +28,8 @@ class Measurement:
 
 
 def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
-    """Run ``work`` while sampling the memory of this process and its children."""
+    """Run ``work`` while sampling the memory of this process and its children (every ``interval`` seconds, or
+    less often when a sample is slow)."""
     me = psutil.Process()
     peak = 0
     done = threading.Event()
@@ -34,12 +37,15 @@ def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
+            started = time.perf_counter()
             total = 0
             for proc in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):  # a child may exit between listing and reading
                     total += proc.memory_full_info().pss
             peak = max(peak, total)
-            done.wait(interval)
+            # reading PSS walks every page table: of a process tree holding many GiB that costs tens of ms, so
+            # the pause grows with it and the sampler keeps to about a tenth of a core
+            done.wait(max(interval, PAUSE_FACTOR * (time.perf_counter() - started)))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

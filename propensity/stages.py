@@ -131,9 +131,10 @@ class Data(Stage[RawOptions, RawData]):
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """A build of every snapshot over the history, or of the one ``as_of`` date."""
+    """A build of every snapshot over the history (from the month of ``since`` on), or of the one ``as_of`` date."""
 
     as_of: date | None = None
+    since: date | None = None
     config: BuildConfig = field(default_factory=BuildConfig)
 
 
@@ -153,7 +154,7 @@ class Features(Stage[BuildOptions, "BuildReport"]):
     def run(self, ws: Workspace, options: BuildOptions, progress: Progress) -> BuildReport:
         from propensity.features.pipeline import build_features
 
-        return build_features(ws, as_of=options.as_of, config=options.config, progress=progress)
+        return build_features(ws, as_of=options.as_of, since=options.since, config=options.config, progress=progress)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,12 @@ def build(
     ctx: typer.Context,
     workdir: WorkdirOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Build only this snapshot date (YYYY-MM-DD).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Build the snapshots from this date's month on (YYYY-MM-DD); earlier months stay as they are."
+        ),
+    ] = None,
     cadence_days: Annotated[int, typer.Option(help="Days between snapshots over the history.")] = 7,
     buckets: Annotated[
         int | None, typer.Option(help="Customer slices, fixed at the first build (default: 1 per 50k, 1 per CPU).")
@@ -47,7 +53,7 @@ def build(
         config = BuildConfig(
             cadence_days=cadence_days, buckets=buckets, workers=workers, task_memory_gib=task_memory_gib
         )
-        options = BuildOptions(parse_date(as_of, "--as-of"), config)
+        options = BuildOptions(parse_date(as_of, "--as-of"), parse_date(since, "--since"), config)
     ws, report = run_stage(ctx, Features(), options, workdir, ray_address, bar="features build")
     views = workspace_catalog(ws)
     summary = Table("view", "features", "rows written", title=f"{len(report.dates)} snapshot(s), "

@@ -143,15 +143,18 @@ def build_features(
     ws: Workspace,
     *,
     as_of: date | None = None,
+    since: date | None = None,
     config: BuildConfig | None = None,
     progress: Progress | None = None,
 ) -> BuildReport:
-    """Compute feature snapshots into the offline store: at ``as_of`` only, or over the whole history.
+    """Compute feature snapshots into the offline store: at ``as_of`` only, or over the whole history (from the
+    month of ``since`` on, with it).
 
-    A full build replaces every month it covers; an ``as_of`` build replaces that date and keeps the other
-    dates of its month. Product text embeddings come from a Ray Data job (cached across builds); the snapshots
-    from Ray tasks, one per bucket of customers and batch of months (:mod:`propensity.features.slices`). The
-    months are published together when every task has written its part: a failed build publishes nothing.
+    A full build replaces every month it covers (months before ``since`` keep what they have); an ``as_of`` build
+    replaces that date and keeps the other dates of its month. Product text embeddings come from a Ray Data job
+    (cached across builds); the snapshots from Ray tasks, one per bucket of customers and batch of months
+    (:mod:`propensity.features.slices`). The months are published together when every task has written its
+    part: a failed build publishes nothing.
     """
     config = config or BuildConfig()
     check_task_memory(config.task_memory_gib)
@@ -163,13 +166,15 @@ def build_features(
     first, last = data_range(con)
     if as_of is not None and as_of <= first:
         raise BadInputError(f"`as_of` {as_of} is before the data (first event on {first}): pick a later date")
+    dates = [as_of] if as_of else snapshot_dates(first, last, config.cadence_days)
+    if since is not None:
+        dates = _from_month_of(since, dates, as_of)
     check_raw_values(con)
     check_descriptions(con)
     anomalies = raw_anomalies(con)
     with FileLock(store.lock_file("build")), store.commit() as commit:
         products = embed_products(ws, commit)
         buckets = _layout_buckets(store, con, config.buckets)
-        dates = [as_of] if as_of else snapshot_dates(first, last, config.cadence_days)
         months = sorted({_month(d) for d in dates})
         batches = [months[i : i + config.months_per_batch] for i in range(0, len(months), config.months_per_batch)]
         slices = [
@@ -214,6 +219,17 @@ def _layout_buckets(store: OfflineStore, con: duckdb.DuckDBPyConnection, request
     tmp.write_text(json.dumps({"buckets": buckets, "key": "customer_id mod buckets"}) + "\n")
     tmp.rename(path)
     return buckets
+
+
+def _from_month_of(since: date, dates: list[date], as_of: date | None) -> list[date]:
+    """The snapshot ``dates`` from the month of ``since`` on (whole months, so a build never drops a month's
+    earlier dates); refused with ``as_of``, or when no date is left."""
+    if as_of is not None:
+        raise BadInputError("`as_of` and `since` exclude each other: build one date, or the months from a date on")
+    kept = [d for d in dates if _month(d) >= _month(since)]
+    if not kept:
+        raise BadInputError(f"`since` {since} is after the last snapshot date ({dates[-1]}): pick an earlier date")
+    return kept
 
 
 def _month(day: date) -> str:

@@ -144,10 +144,11 @@ def build_slice(plan: BuildPlan, piece: Slice, products: pa.Table) -> dict[str, 
     try:
         raw = {name: f"raw_{name}" for name in RAW_SCHEMAS}
         con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(raw, str(plan.since), str(plan.until))}")
-        _set_snapshots(con, piece.dates)
-        rows = {}
-        for view, table in _view_tables(con, plan, products):
-            rows[view] = _write_months(plan, piece, table, view)
+        rows = {view.name: 0 for view in plan.views}
+        for month in piece.months:  # a month's rows at a time: memory follows a month, the facts are shared
+            _set_snapshots(con, tuple(d for d in piece.dates if d.strftime("%Y-%m") == month))
+            for view, table in _view_tables(con, plan, products):
+                rows[view] += _write_month(plan, piece.bucket, month, table, view)
         return rows
     finally:
         con.close()
@@ -181,26 +182,23 @@ def _view_tables(con: duckdb.DuckDBPyConnection, plan: BuildPlan, products: pa.T
             yield view.name, widen(long, view)
 
 
-def _write_months(plan: BuildPlan, piece: Slice, table: pa.Table, view: str) -> int:
-    """Write the slice's rows of ``view`` into its staged month files; returns the rows written.
+def _write_month(plan: BuildPlan, bucket: int, month: str, table: pa.Table, view: str) -> int:
+    """Write the bucket's rows of ``view`` in ``month`` into its staged month; returns the rows written.
 
-    Without ``as_of`` a month's bucket file is replaced whole. With it the rows go to the date's own file and the
+    Without ``as_of`` the month's bucket file is replaced whole. With it the rows go to the date's own file and the
     bucket's other published files of the month are carried over (see :mod:`propensity.features.pipeline`).
     """
-    table = table.append_column("created_at", pa.array([plan.created] * table.num_rows, type=TIMESTAMP))
-    months = pc.strftime(table.column("event_timestamp"), format="%Y-%m")
-    base = f"bucket-{piece.bucket:04d}"
-    for month in piece.months:
-        month_dir = plan.staging / view / month
-        rows = table.filter(pc.equal(months, month))
-        name = f"{base}.parquet"
-        if plan.as_of is not None:
-            _carry_over(OfflineStore(plan.ws).view_dir(view) / month, month_dir, base, plan.as_of, rows.schema)
-            name = f"{base}.{plan.as_of}.parquet"
-        if rows.num_rows:
-            rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
-            _write_month_file(rows, month_dir / name)
-    return table.num_rows
+    rows = table.append_column("created_at", pa.array([plan.created] * table.num_rows, type=TIMESTAMP))
+    month_dir = plan.staging / view / month
+    base = f"bucket-{bucket:04d}"
+    name = f"{base}.parquet"
+    if plan.as_of is not None:
+        _carry_over(OfflineStore(plan.ws).view_dir(view) / month, month_dir, base, plan.as_of, rows.schema)
+        name = f"{base}.{plan.as_of}.parquet"
+    if rows.num_rows:
+        rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
+        _write_month_file(rows, month_dir / name)
+    return rows.num_rows
 
 
 def _write_month_file(table: pa.Table, path: Path) -> None:

@@ -83,7 +83,9 @@ def windowed_query(views: tuple[View, ...], *, facts: str, snapshots: str, grace
 
     Category ``'*'`` rows exist for every customer with any event in the ``365 + grace_days`` days before a
     snapshot: they are the rows of the sparse views (the last one, with empty windows, tells a point-in-time
-    join that the customer went quiet).
+    join that the customer went quiet). Which (customer, category) pairs get a row follows from all of
+    ``facts``; the windows read only the facts of the 365 days before the snapshots (no frame reaches further),
+    so a few snapshots cost their own window of facts, not the whole history.
     """
     columns = dict(long_column(f) for v in views for f in v.features if f.aggregate is not None)
     windows = sorted({f.window for v in views for f in v.features if f.aggregate in ("sum", "abandoned")})
@@ -102,7 +104,11 @@ probes AS (
       ON s.snap > p.first_day
      AND s.snap <= p.last_day + {HISTORY_DAYS} + CASE WHEN p.category = '{ALL}' THEN {grace_days} ELSE 0 END
 ),
-rows AS (SELECT *, FALSE AS probe FROM {facts} UNION ALL BY NAME SELECT * FROM probes),
+rows AS (
+    SELECT *, FALSE AS probe FROM {facts}
+    WHERE day >= (SELECT min(snap) FROM {snapshots}) - {HISTORY_DAYS} AND day < (SELECT max(snap) FROM {snapshots})
+    UNION ALL BY NAME SELECT * FROM probes
+),
 windowed AS (
     SELECT customer_id, category, day, probe,
            {selected}

@@ -37,7 +37,9 @@ def _split(raw_dir: Path, split: Path) -> None:
 
 
 def _bucket_rows(split: Path, bucket: int) -> pa.Table:
-    return duckdb.sql(f"SELECT * FROM read_parquet('{bucket_dir(split, 'sessions', bucket)}/*.parquet')").to_arrow_table()
+    return duckdb.sql(
+        f"SELECT * FROM read_parquet('{bucket_dir(split, 'sessions', bucket)}/*.parquet')"
+    ).to_arrow_table()
 
 
 @pytest.fixture

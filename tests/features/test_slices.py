@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 import psutil
@@ -84,4 +85,23 @@ def test_a_slice_whose_worker_dies_is_built_again(small_workspace: Workspace, tm
         finished.set()
         killer.join()
     assert killed
+    _assert_same_files(ws, small_workspace)
+
+
+def _build_times(ws: Workspace) -> dict[str, object]:
+    """The build time of every data file (one per file: a build writes a file whole)."""
+    files = (ws.offline_dir / view.name for view in workspace_catalog(ws))
+    return {str(p): pq.read_table(p, columns=["created_at"]).column(0)[0] for d in files for p in d.glob("*/*.parquet")}
+
+
+def test_a_build_since_a_date_rebuilds_the_months_from_its_month_on(small_workspace: Workspace, tmp_path: Path) -> None:
+    ws = _rebuilt(small_workspace, tmp_path / "ws")
+    before = _build_times(ws)
+    months = sorted({Path(name).parent.name for name in before})
+    report = build_features(ws, since=date.fromisoformat(f"{months[-2]}-20"))
+    assert {d.strftime("%Y-%m") for d in report.dates} == set(months[-2:])  # the whole month of the date
+    after = _build_times(ws)
+    rebuilt = {name for name in after if Path(name).parent.name in months[-2:]}
+    assert rebuilt and all(after[name].as_py() > before[name].as_py() for name in rebuilt)
+    assert all(after[name] == before[name] for name in after.keys() - rebuilt)
     _assert_same_files(ws, small_workspace)

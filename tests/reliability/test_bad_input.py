@@ -65,6 +65,8 @@ def _refused(ws: Workspace, args: list[str], message: str) -> None:
         (["features", "build", "--as-of", "1999-01-01"], "--as-of 1999-01-01 is before the data"),
         (["features", "build", "--cadence-days", "0"], "--cadence-days: Input should be greater than or equal to 1"),
         (["features", "build", "--buckets", "100000"], "--buckets: Input should be less than or equal to 4096"),
+        (["features", "build", "--since", "2025-01-01", "--as-of", "2025-03-03"], "--as-of and --since exclude each"),
+        (["features", "build", "--since", "2031-01-01"], "--since 2031-01-01 is after the last snapshot date"),
         (["features", "build", "--workers", "0"], "--workers: Input should be greater than or equal to 1"),
         (["features", "build", "--task-memory-gib", "0.1"], "--task-memory-gib: Input should be greater than or equal"),
         (["features", "build", "--task-memory-gib", "nan"], "--task-memory-gib: Input should be"),
