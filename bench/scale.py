@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--train-customers", type=int, default=100_000)
-    parser.add_argument("--window-months", type=int, default=3)
+    parser.add_argument("--window-months", type=int, default=4, help="3 monthly label cutoffs: train, validation, test")
     parser.add_argument("--steps", default="all", help="comma-separated step names, or all")
     args = parser.parse_args()
     first_month = _months_before(DAY, args.window_months)
