@@ -80,17 +80,15 @@ def write_schema_files(split: Path, buckets: int) -> None:
             write_parquet(RAW_SCHEMAS[table].empty_table(), bucket_dir(split, table, bucket) / SCHEMA_FILE)
 
 
-def split_piece(piece: RawPiece, buckets: int, split: Path) -> int:
+def split_piece(piece: RawPiece, buckets: int, split: Path) -> None:
     """Write the piece's rows into one file per bucket (``customer_id`` mod ``buckets``, the way DuckDB computes
-    it; rows without a customer are in no bucket); the rows read. No file is visible before it is complete."""
+    it; rows without a customer are in no bucket). No file is visible before it is complete."""
     schema = RAW_SCHEMAS[piece.table]
     batches = pq.ParquetFile(piece.file).iter_batches(FLUSH_ROWS, row_groups=piece.row_groups, columns=schema.names)
     pending: dict[int, list[pa.Table]] = {}
-    read = 0
     with _BucketFiles(split, piece, schema) as files:
         for batch in batches:
             table = conform(pa.Table.from_batches([batch]), piece.table)
-            read += table.num_rows
             ids = table.column("customer_id")
             keys = np.where(
                 pc.is_null(ids).to_numpy(zero_copy_only=False), -1, np.fmod(ids.fill_null(0).to_numpy(), buckets)
@@ -104,7 +102,6 @@ def split_piece(piece: RawPiece, buckets: int, split: Path) -> int:
         for bucket, parts in pending.items():
             if parts:
                 files.write(bucket, pa.concat_tables(parts))
-    return read
 
 
 class _BucketFiles:
