@@ -10,7 +10,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -176,27 +176,10 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet(
-    table: pa.Table,
-    path: Path,
-    *,
-    row_group_size: int | None = None,
-    group_by: str | None = None,
-    min_group_rows: int = 0,
-) -> None:
-    """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads).
-
-    ``row_group_size`` (rows) bounds the row groups; with ``group_by``, a column the table is sorted by, a row
-    group also ends where its value changes once the group holds ``min_group_rows``. Readers filtering on a
-    sorted column skip whole groups.
-    """
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically, with timestamps in microseconds (what Feast's DuckDB reads)."""
     with atomic_file(path) as sink:
-        if group_by is None:
-            pq.write_table(table, sink, coerce_timestamps="us", compression="zstd", row_group_size=row_group_size)
-            return
-        with pq.ParquetWriter(sink, table.schema, coerce_timestamps="us", compression="zstd") as writer:
-            for run in _runs(table, group_by, min_group_rows):
-                writer.write_table(run, row_group_size=row_group_size)
+        pq.write_table(table, sink, coerce_timestamps="us", compression="zstd")
 
 
 def write_parquet_batches(batches: pa.RecordBatchReader, path: Path) -> int:
@@ -213,20 +196,66 @@ def write_parquet_batches(batches: pa.RecordBatchReader, path: Path) -> int:
     return rows
 
 
-def _runs(table: pa.Table, column: str, min_rows: int) -> list[pa.Table]:
-    """``table`` cut where ``column`` changes value, each piece at least ``min_rows`` long but the last
-    (zero-copy slices, in order)."""
+class SortedParquetWriter:
+    """A Parquet file of a table sorted by ``group_by``, written atomically from parts given in order (a context
+    manager: the file appears when the block completes, and not at all after an error or without rows).
+
+    Row groups hold at most ``row_group_size`` rows and also end where ``group_by`` changes value once they hold
+    ``min_group_rows``, so readers filtering on it skip whole groups; timestamps are written in microseconds. Only
+    the rows of the current group are held in memory.
+    """
+
+    def __init__(self, path: Path, *, group_by: str, row_group_size: int, min_group_rows: int = 0):
+        self.path, self.group_by = path, group_by
+        self.row_group_size, self.min_group_rows = row_group_size, min_group_rows
+        self.rows = 0  # written so far
+        self._pending: list[pa.Table] = []
+        self._last: object = None  # the value of group_by in the last row written
+        self._files = ExitStack()
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> SortedParquetWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        if kind is None:
+            with self._files:  # the file is renamed into place once its last group is written
+                self._flush()
+        else:
+            self._files.__exit__(kind, error, trace)  # the file is left aside, where atomic_file removes it
+
+    def write(self, part: pa.Table) -> None:
+        """Add ``part``: rows sorted by ``group_by``, none before the rows written so far."""
+        for run in _runs(part, self.group_by):
+            value = run.column(self.group_by)[0].as_py()
+            if value != self._last and sum(t.num_rows for t in self._pending) >= self.min_group_rows:
+                self._flush()
+            self._pending.append(run)
+            self._last = value
+
+    def _flush(self) -> None:
+        group = pa.concat_tables(self._pending).combine_chunks() if self._pending else None
+        self._pending = []
+        if group is None or group.num_rows == 0:
+            return
+        if self._writer is None:
+            sink = self._files.enter_context(atomic_file(self.path))
+            self._writer = self._files.enter_context(
+                pq.ParquetWriter(sink, group.schema, coerce_timestamps="us", compression="zstd")
+            )
+        self._writer.write_table(group, row_group_size=self.row_group_size)
+        self.rows += group.num_rows
+
+
+def _runs(table: pa.Table, column: str) -> list[pa.Table]:
+    """``table`` cut where ``column`` changes value (zero-copy slices, in order)."""
     values = table.column(column)
     if table.num_rows == 0:
-        return [table]
+        return []
     after, before = values.slice(1), values.slice(0, len(values) - 1)
     both_null = pc.and_(pc.is_null(after), pc.is_null(before))
     changed = pc.and_not(pc.not_equal(after, before).fill_null(True), both_null)
-    cuts = [0]
-    for cut in (np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist():
-        if cut - cuts[-1] >= min_rows:
-            cuts.append(cut)
-    cuts.append(table.num_rows)
+    cuts = [0, *(np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist(), table.num_rows]
     return [table.slice(start, end - start) for start, end in itertools.pairwise(cuts)]
 
 

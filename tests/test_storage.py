@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from collections.abc import Iterator
@@ -14,10 +15,10 @@ import pytest
 from propensity.storage import (
     DamagedFileError,
     OutputExistsError,
+    SortedParquetWriter,
     atomic_file,
     check_parquet_files,
     staged_directory,
-    write_parquet,
     write_parquet_batches,
 )
 
@@ -85,15 +86,32 @@ def test_a_damaged_parquet_file_is_named(tmp_path: Path, spoil) -> None:
     ("min_rows", "sizes"),
     [(0, [5, 8, 4, 1, 2]), (6, [8, 8, 1, 3]), (100, [8, 8, 4])],  # runs: 5 x 1, 12 x 2, 1 x 3, 2 x null
 )
-def test_row_groups_end_where_the_grouping_column_changes(tmp_path: Path, min_rows: int, sizes: list[int]) -> None:
+@pytest.mark.parametrize("parts", [[20], [5, 12, 3], [3, 2, 7, 5, 1, 2]], ids=["whole", "by-day", "any-cut"])
+def test_row_groups_end_where_the_grouping_column_changes(
+    tmp_path: Path, min_rows: int, sizes: list[int], parts: list[int]
+) -> None:
     days = [1] * 5 + [2] * 12 + [3] + [None] * 2  # sorted, with a run longer than the row group bound
     table = pa.table({"day": pa.array(days, pa.int64()), "value": pa.array(range(len(days)))})
     path = tmp_path / "t.parquet"
-    write_parquet(table, path, row_group_size=8, group_by="day", min_group_rows=min_rows)
+    with SortedParquetWriter(path, group_by="day", row_group_size=8, min_group_rows=min_rows) as writer:
+        for start, end in itertools.pairwise([0, *itertools.accumulate(parts)]):
+            writer.write(table.slice(start, end - start))
     groups = [pq.ParquetFile(path).read_row_group(g).column("day").to_pylist() for g in range(len(sizes))]
     assert pq.read_metadata(path).num_row_groups == len(sizes)
     assert [len(g) for g in groups] == sizes
     assert pq.read_table(path).equals(table)
+    assert writer.rows == len(days)
+
+
+def test_a_sorted_writer_leaves_no_file_after_an_error_or_without_rows(tmp_path: Path) -> None:
+    table = pa.table({"day": pa.array([1, 1, 2], pa.int64())})
+    killed = pytest.raises(RuntimeError, match="killed")
+    with killed, SortedParquetWriter(tmp_path / "t.parquet", group_by="day", row_group_size=1) as writer:
+        writer.write(table)  # a row group of day 1 is on disk, aside
+        raise RuntimeError("killed")
+    with SortedParquetWriter(tmp_path / "empty.parquet", group_by="day", row_group_size=8) as writer:
+        writer.write(table.slice(0, 0))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_directory_output_never_replaces_a_special_file(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,11 @@ SCHEMA_FILE = "schema.parquet"  # not hidden and no leading "_": readers that sk
 LAYOUT_FILE = "_layout.json"
 STAGING_DIR = ".staging"
 REBUILD = "rebuild the whole history with `propensity features build` (it rewrites every month)"
+
+
+def month_of(day: date) -> str:
+    """The name of the month directory that holds a view's snapshots of ``day``: ``YYYY-MM``."""
+    return day.strftime("%Y-%m")
 
 
 class OfflineStore:

@@ -44,7 +44,7 @@ from propensity.errors import BadInputError, DamagedDataError
 from propensity.features.catalog import GRID_ANCHOR, HISTORY_DAYS, workspace_catalog
 from propensity.features.config import BuildConfig
 from propensity.features.embedding import check_descriptions, embed_products
-from propensity.features.offline_store import OfflineStore
+from propensity.features.offline_store import OfflineStore, month_of
 from propensity.features.schemas import dataset_schemas
 from propensity.features.slices import BuildPlan, Slice, build_slices, check_task_memory
 from propensity.progress import Progress
@@ -175,10 +175,10 @@ def build_features(
     with FileLock(store.lock_file("build")), store.commit() as commit:
         products = embed_products(ws, commit)
         buckets = _layout_buckets(store, con, config.buckets)
-        months = sorted({_month(d) for d in dates})
+        months = sorted({month_of(d) for d in dates})
         batches = [months[i : i + config.months_per_batch] for i in range(0, len(months), config.months_per_batch)]
         slices = [
-            Slice(bucket, tuple(d for d in dates if _month(d) in batch), tuple(batch))
+            Slice(bucket, tuple(d for d in dates if month_of(d) in batch), tuple(batch))
             for batch in batches
             for bucket in range(buckets)
         ]
@@ -226,11 +226,7 @@ def _from_month_of(since: date, dates: list[date], as_of: date | None) -> list[d
     earlier dates); refused with ``as_of``, or when no date is left."""
     if as_of is not None:
         raise BadInputError("`as_of` and `since` exclude each other: build one date, or the months from a date on")
-    kept = [d for d in dates if _month(d) >= _month(since)]
+    kept = [d for d in dates if month_of(d) >= month_of(since)]
     if not kept:
         raise BadInputError(f"`since` {since} is after the last snapshot date ({dates[-1]}): pick an earlier date")
     return kept
-
-
-def _month(day: date) -> str:
-    return day.strftime("%Y-%m")

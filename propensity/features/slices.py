@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,13 +31,14 @@ from propensity.datagen.schema import CHUNKED_TABLES, RAW_SCHEMAS, TIMESTAMP
 from propensity.errors import BadInputError, DamagedDataError
 from propensity.features.catalog import View
 from propensity.features.embedding import customer_embeddings
-from propensity.features.offline_store import REBUILD, OfflineStore
+from propensity.features.offline_store import REBUILD, OfflineStore, month_of
 from propensity.features.raw_split import bucket_dir, raw_pieces, split_task, write_schema_files
+from propensity.features.schemas import view_schema
 from propensity.features.sql import daily_facts, profile_query, windowed_query
-from propensity.features.wide import widen
+from propensity.features.wide import LongTable
 from propensity.progress import Progress
 from propensity.raysession import node_memories
-from propensity.storage import check_parquet_files, link_file, write_parquet
+from propensity.storage import SortedParquetWriter, check_parquet_files, link_file
 
 ROW_GROUP_ROWS = 65_536  # at most; a row group also ends at a snapshot date once it holds MIN_GROUP_ROWS,
 MIN_GROUP_ROWS = 8_192  # so readers of some dates skip the others (small buckets: a few dates per row group)
@@ -135,7 +137,8 @@ def check_task_memory(gib: float) -> None:
 
 
 def build_slice(plan: BuildPlan, piece: Slice, products: pa.Table) -> dict[str, int]:
-    """Compute one slice and write its files into the staging tree; the rows written per view."""
+    """Compute one slice, a snapshot date at a time, and write its files into the staging tree; the rows written
+    per view. Memory follows one date's rows: each month's files are written as its dates are computed."""
     spill = OfflineStore(plan.ws).scratch / f"spill-{uuid.uuid4().hex[:12]}"
     settings = {"threads": 1, "memory_limit": f"{plan.task_memory_gib}GiB", "temp_directory": str(spill)}
     con = connect_raw(
@@ -145,10 +148,16 @@ def build_slice(plan: BuildPlan, piece: Slice, products: pa.Table) -> dict[str, 
         raw = {name: f"raw_{name}" for name in RAW_SCHEMAS}
         con.execute(f"CREATE TEMP TABLE facts AS {daily_facts(raw, str(plan.since), str(plan.until))}")
         rows = {view.name: 0 for view in plan.views}
-        for month in piece.months:  # a month's rows at a time: memory follows a month, the facts are shared
-            _set_snapshots(con, tuple(d for d in piece.dates if d.strftime("%Y-%m") == month))
-            for view, table in _view_tables(con, plan, products):
-                rows[view] += _write_month(plan, piece.bucket, month, table, view)
+        for month in piece.months:
+            with ExitStack() as stack:
+                files = {view.name: stack.enter_context(_month_file(plan, piece.bucket, month, view))
+                         for view in plan.views}  # fmt: skip
+                for day in (d for d in piece.dates if month_of(d) == month):
+                    _set_snapshot(con, day)
+                    for view, table in _view_tables(con, plan, products):
+                        files[view].write(table.append_column("created_at", _constant(plan.created, table.num_rows)))
+            for view, file in files.items():
+                rows[view] += file.rows
         return rows
     finally:
         con.close()
@@ -158,20 +167,26 @@ def build_slice(plan: BuildPlan, piece: Slice, products: pa.Table) -> dict[str, 
 _build_slice = ray.remote(num_cpus=1)(build_slice)
 
 
-def _set_snapshots(con: duckdb.DuckDBPyConnection, dates: tuple[date, ...]) -> None:
-    values = ", ".join(f"(DATE '{d.isoformat()}')" for d in dates)
+def _set_snapshot(con: duckdb.DuckDBPyConnection, day: date) -> None:
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE snapshots AS
-            SELECT (snap_day - DATE '1970-01-01')::INTEGER AS snap, snap_day::TIMESTAMPTZ AS event_timestamp
-            FROM (VALUES {values}) t(snap_day)"""
+            SELECT (DATE '{day.isoformat()}' - DATE '1970-01-01')::INTEGER AS snap,
+                   DATE '{day.isoformat()}'::TIMESTAMPTZ AS event_timestamp"""
     )
 
 
+def _constant(value: datetime, rows: int) -> pa.Array:
+    return pa.array([value] * rows, type=TIMESTAMP)
+
+
 def _view_tables(con: duckdb.DuckDBPyConnection, plan: BuildPlan, products: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """Every view's rows for the slice's customers (those of the raw relations) and snapshots."""
+    """Every view's rows for the slice's customers (those of the raw relations) at the snapshot of relation
+    ``snapshots``, sorted by customer."""
     grace_days = plan.cadence_days
     sparse = tuple(v for v in plan.views if not v.dense and not v.is_embedding)
-    long = con.sql(windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days)).to_arrow_table()
+    long = LongTable(
+        con.sql(windowed_query(sparse, facts="facts", snapshots="snapshots", grace_days=grace_days)).to_arrow_table()
+    )
     for view in plan.views:
         if view.is_embedding:
             yield view.name, customer_embeddings(con, products, grace_days=grace_days)
@@ -179,30 +194,30 @@ def _view_tables(con: duckdb.DuckDBPyConnection, plan: BuildPlan, products: pa.T
             query = profile_query(view, snapshots="snapshots", customers="raw_customers")
             yield view.name, con.sql(query).to_arrow_table()
         else:
-            yield view.name, widen(long, view)
+            yield view.name, long.widen(view)
 
 
-def _write_month(plan: BuildPlan, bucket: int, month: str, table: pa.Table, view: str) -> int:
-    """Write the bucket's rows of ``view`` in ``month`` into its staged month; returns the rows written.
+def _month_file(plan: BuildPlan, bucket: int, month: str, view: View) -> SortedParquetWriter:
+    """The staged file of ``view``'s rows of the bucket in ``month``, written as the month's dates come.
 
     Without ``as_of`` the month's bucket file is replaced whole. With it the rows go to the date's own file and the
     bucket's other published files of the month are carried over (see :mod:`propensity.features.pipeline`).
     """
-    rows = table.append_column("created_at", pa.array([plan.created] * table.num_rows, type=TIMESTAMP))
-    month_dir = plan.staging / view / month
+    month_dir = plan.staging / view.name / month
     base = f"bucket-{bucket:04d}"
     name = f"{base}.parquet"
     if plan.as_of is not None:
-        _carry_over(OfflineStore(plan.ws).view_dir(view) / month, month_dir, base, plan.as_of, rows.schema)
+        _carry_over(OfflineStore(plan.ws).view_dir(view.name) / month, month_dir, base, plan.as_of, view_schema(view))
         name = f"{base}.{plan.as_of}.parquet"
-    if rows.num_rows:
-        rows = rows.sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
-        _write_month_file(rows, month_dir / name)
-    return rows.num_rows
+    return _sorted_writer(month_dir / name)
 
 
-def _write_month_file(table: pa.Table, path: Path) -> None:
-    write_parquet(table, path, row_group_size=ROW_GROUP_ROWS, group_by="event_timestamp", min_group_rows=MIN_GROUP_ROWS)
+def _sorted_writer(path: Path) -> SortedParquetWriter:
+    """A writer of a view's file: rows sorted by snapshot then customer, a row group per snapshot date (dates of
+    fewer than ``MIN_GROUP_ROWS`` rows share one), so readers of some dates skip the others."""
+    return SortedParquetWriter(
+        path, group_by="event_timestamp", row_group_size=ROW_GROUP_ROWS, min_group_rows=MIN_GROUP_ROWS
+    )
 
 
 def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: pa.Schema) -> None:
@@ -221,7 +236,7 @@ def _carry_over(published: Path, staged: Path, base: str, as_of: date, schema: p
         stale = pa.scalar(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC), type=TIMESTAMP)
         if pc.any(pc.equal(stamps, stale)).as_py():
             old = pq.read_table(file)
-            old = old.filter(pc.not_equal(old.column("event_timestamp"), stale))
-            _write_month_file(old, staged / file.name)
+            with _sorted_writer(staged / file.name) as rewritten:
+                rewritten.write(old.filter(pc.not_equal(old.column("event_timestamp"), stale)))
         else:
             link_file(file, staged / file.name)

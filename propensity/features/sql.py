@@ -4,10 +4,9 @@
    row per customer and day with category ``'*'`` (so overall counts never double-count an order that spans
    categories). Email actions count on the day they happened (sent, opened, clicked): an email opened after a
    snapshot never counts as opened at that snapshot.
-2. ``windowed_query`` adds one *probe* row per (customer, category, snapshot day) and computes every windowed
-   aggregate the catalog needs with ``RANGE`` window frames over days, keeping only the probe rows: a long table
-   of (customer, category, snapshot) rows, one column per aggregate. Its cost grows with the rows, not with the
-   number of categories or features.
+2. ``windowed_query`` pairs each snapshot with the facts of the year before it and sums them per frame (the
+   ranges of days the catalog's windows cover): a long table of (customer, category, snapshot, frame) rows, one
+   column per measure. Its cost grows with the pairs, not with the number of categories or features.
 
 The wide feature views are a reshaping of that long table (``propensity.features.wide``), with no arithmetic.
 """
@@ -62,60 +61,62 @@ def daily_facts(raw: dict[str, str], since: str, until: str) -> str:
                GROUP BY ALL"""
 
 
-def long_column(feature: Feature) -> tuple[str, str]:
-    """The long-table column a catalog feature is read from, and its SQL (a window aggregate over ``w<days>``
-    frames, the probe's own day excluded)."""
+def long_column(feature: Feature) -> tuple[int, str]:
+    """Where the long table holds a catalog feature: its frame (``w``: the ``w`` days before the snapshot;
+    ``-w``: the first ``w`` days of the year before) and its column."""
     m, w = feature.measure, feature.window
     if feature.aggregate == "sum":
-        return f"{m}_{w}d", f"sum({m}) OVER w{w}"
+        return w, m
     if feature.aggregate == "abandoned":
-        return f"abandoned_{w}d", f"greatest(sum(cart_sessions) OVER w{w} - sum(orders) OVER w{w}, 0)"
+        return w, "abandoned"
     if feature.aggregate == "recency":
-        return f"days_since_{m}", f"day - max(day) FILTER ({m} > 0) OVER w{HISTORY_DAYS}"
+        return HISTORY_DAYS, f"days_since_{m}"
     if feature.aggregate == "last_year":
-        return f"{m}_last_year_{w}d", f"sum({m}) OVER ly{w}"
+        return -w, m
     raise ValueError(f"feature {feature.name} is not a windowed aggregate")
 
 
-def windowed_query(views: tuple[View, ...], *, facts: str, snapshots: str, grace_days: int) -> str:
-    """SQL for the long table: one row per (customer, category, snapshot) that has facts in the 365 days before
-    the snapshot, with every windowed aggregate of ``views`` as a column.
+def _column_sql(column: str) -> str:
+    """A long-table column as an aggregate over the facts of a frame (``age``: days before the snapshot)."""
+    if column == "abandoned":
+        return "greatest(sum(cart_sessions) - sum(orders), 0)"
+    if column.startswith("days_since_"):
+        return f"min(age) FILTER ({column.removeprefix('days_since_')} > 0)"
+    return f"sum({column})"
 
-    Category ``'*'`` rows exist for every customer with any event in the ``365 + grace_days`` days before a
-    snapshot: they are the rows of the sparse views (the last one, with empty windows, tells a point-in-time
-    join that the customer went quiet). Which (customer, category) pairs get a row follows from all of
-    ``facts``; the windows read only the facts of the 365 days before the snapshots (no frame reaches further),
-    so a few snapshots cost their own window of facts, not the whole history.
+
+def windowed_query(views: tuple[View, ...], *, facts: str, snapshots: str, grace_days: int) -> str:
+    """SQL for the long table: one row per (customer, category, snapshot, frame) with facts in the frame, and a
+    column per aggregate of ``views`` over the frame's facts.
+
+    A frame is a range of ages (days before the snapshot, the snapshot's own day excluded) that some feature sums
+    over; each fact joins the frames its age falls in, so every aggregate is a plain sum over its frame's rows.
+    Only the facts before a snapshot decide its rows: a (customer, category) has rows at a snapshot when it has
+    facts in the 365 days before it, and category ``'*'`` also when the facts are in the ``grace_days`` before
+    those (a row in no frame, ``frame`` null: the last row of a customer who went quiet, with empty windows,
+    tells a point-in-time join so). The cost follows the (snapshot, fact) pairs, so the snapshots can be taken a
+    few at a time at no extra cost.
     """
-    columns = dict(long_column(f) for v in views for f in v.features if f.aggregate is not None)
-    windows = sorted({f.window for v in views for f in v.features if f.aggregate in ("sum", "abandoned")})
-    frames = [f"w{w} AS (cell RANGE BETWEEN {w} PRECEDING AND 1 PRECEDING)" for w in {*windows, HISTORY_DAYS}]
-    last_year = sorted({f.window for v in views for f in v.features if f.aggregate == "last_year"})
-    frames += [
-        f"ly{w} AS (cell RANGE BETWEEN {HISTORY_DAYS} PRECEDING AND {HISTORY_DAYS + 1 - w} PRECEDING)"
-        for w in last_year
-    ]
-    selected = ",\n           ".join(f"CAST({sql} AS DOUBLE) AS {name}" for name, sql in columns.items())
+    wanted = [long_column(f) for v in views for f in v.features if f.aggregate is not None]
+    frames = sorted({frame for frame, _ in wanted} | {HISTORY_DAYS})
+    ages = ", ".join(
+        f"({frame}, 1, {frame})" if frame > 0 else f"({frame}, {HISTORY_DAYS + 1 + frame}, {HISTORY_DAYS})"
+        for frame in frames
+    )
+    columns = sorted({column for _, column in wanted})
+    selected = ",\n           ".join(f"CAST({_column_sql(c)} AS DOUBLE) AS {c}" for c in columns)
     return f"""
-WITH spans AS (SELECT customer_id, category, min(day) AS first_day, max(day) AS last_day FROM {facts} GROUP BY ALL),
-probes AS (
-    SELECT p.customer_id, p.category, s.snap AS day, TRUE AS probe
-    FROM spans p JOIN {snapshots} s
-      ON s.snap > p.first_day
-     AND s.snap <= p.last_day + {HISTORY_DAYS} + CASE WHEN p.category = '{ALL}' THEN {grace_days} ELSE 0 END
-),
-rows AS (
-    SELECT *, FALSE AS probe FROM {facts}
-    WHERE day >= (SELECT min(snap) FROM {snapshots}) - {HISTORY_DAYS} AND day < (SELECT max(snap) FROM {snapshots})
-    UNION ALL BY NAME SELECT * FROM probes
-),
-windowed AS (
-    SELECT customer_id, category, day, probe,
-           {selected}
-    FROM rows
-    WINDOW cell AS (PARTITION BY customer_id, category ORDER BY day), {", ".join(frames)}
+WITH frames AS (SELECT * FROM (VALUES {ages}) t(frame, first_age, last_age)),
+pairs AS (
+    SELECT f.*, s.snap, s.snap - f.day AS age
+    FROM {snapshots} s JOIN {facts} f
+      ON f.day < s.snap
+     AND f.day >= s.snap - {HISTORY_DAYS} - CASE WHEN f.category = '{ALL}' THEN {grace_days} ELSE 0 END
 )
-SELECT * EXCLUDE (probe) FROM windowed WHERE probe ORDER BY day, customer_id, category
+SELECT customer_id, category, snap AS day, frame,
+       {selected}
+FROM pairs LEFT JOIN frames ON age BETWEEN first_age AND last_age
+GROUP BY customer_id, category, snap, frame
 """
 
 

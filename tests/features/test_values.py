@@ -28,7 +28,8 @@ CATEGORIES = ["mugs", "photo_books"]
 
 def _history() -> dict[str, pd.DataFrame]:
     """Three customers with events on and around every window boundary of T1; customer 4 never active;
-    customer 5 quiet for more than a year before T1, but inside the grace period."""
+    customer 5 quiet for more than a year before T1, but inside the grace period; customer 7 quiet for longer
+    than that before T1 and active again between T1 and T2 (no row at T1: only what came before it counts)."""
     lines = [  # order_id, customer, ts, category, quantity, net, discount
         (1, 1, T1 - timedelta(days=7), "mugs", 2, 30.0, 0.0),  # exactly at the 7-day edge: in
         (2, 1, T1 - timedelta(days=7) - US, "mugs", 1, 15.0, 5.0),  # just before it: out of 7d, in 14d
@@ -43,6 +44,7 @@ def _history() -> dict[str, pd.DataFrame]:
         (10, 3, T2, "mugs", 1, 12.0, 0.0),  # exactly at T2: in no window of T2
         (12, 2, T1 - timedelta(days=335), "photo_books", 1, 50.0, 0.0),  # just after last year's 30-day window
         (11, 6, T1 - US, "photo_books", 1, 45.0, 0.0),  # the first and only event, just before T1
+        (13, 7, T1 - timedelta(days=400), "mugs", 1, 12.0, 0.0),  # long before T1, beyond the grace period
     ]
     order_lines = pd.DataFrame(
         lines, columns=["order_id", "customer_id", "ordered_at", "category", "quantity", "net_amount", "discount"]
@@ -57,6 +59,7 @@ def _history() -> dict[str, pd.DataFrame]:
         (11, 1, T1 - timedelta(days=30), "photo_books", 4, 2),  # exactly at the 30-day edge
         (12, 3, T1 - timedelta(days=2), "photo_books", 5, 1),  # cart add, no order: abandoned
         (13, 3, T1 + timedelta(hours=5), "mugs", 1, 1),  # after T1
+        (14, 7, T1 + timedelta(days=3), "mugs", 2, 0),  # back between T1 and T2
     ]
     session_views = pd.DataFrame(
         views, columns=["session_id", "customer_id", "started_at", "category", "page_views", "cart_adds"]
@@ -71,13 +74,13 @@ def _history() -> dict[str, pd.DataFrame]:
     )
     customers = pd.DataFrame(
         {
-            "customer_id": [1, 2, 3, 4, 5, 6],
-            "signup_at": [T1 - timedelta(days=d) for d in (400, 800, 100, 10, 900, 3)],
-            "region": ["north", "london", None, "north", "wales", "north"],
-            "acquisition_channel": ["direct"] * 6,
-            "preferred_device": ["mobile"] * 6,
-            "email_opt_in": [True, False, True, None, True, False],
-            "birth_year": [1980, None, 1990, 2000, 1970, 1999],
+            "customer_id": [1, 2, 3, 4, 5, 6, 7],
+            "signup_at": [T1 - timedelta(days=d) for d in (400, 800, 100, 10, 900, 3, 500)],
+            "region": ["north", "london", None, "north", "wales", "north", "wales"],
+            "acquisition_channel": ["direct"] * 7,
+            "preferred_device": ["mobile"] * 7,
+            "email_opt_in": [True, False, True, None, True, False, True],
+            "birth_year": [1980, None, 1990, 2000, 1970, 1999, 1985],
         }
     )
     return {"order_lines": order_lines, "session_views": session_views, "emails": emails, "customers": customers}
@@ -190,7 +193,7 @@ def test_every_windowed_feature_matches_the_pandas_oracle(built, t: datetime) ->
     ws, history = built
     views = workspace_catalog(ws)
     expected = _oracle(history, views, t, grace=7)
-    assert set(expected["customer_rfm"].customer_id) == ({1, 2, 3, 5, 6} if t == T1 else {1, 2, 3, 6})
+    assert set(expected["customer_rfm"].customer_id) == ({1, 2, 3, 5, 6} if t == T1 else {1, 2, 3, 6, 7})
     for view in views:
         if view.name not in expected:
             continue
@@ -230,7 +233,7 @@ def test_profile_is_dense_and_typed(built) -> None:
     ws, _ = built
     profile = read_view(ws, "customer_profile")
     at_t1 = profile[profile.event_timestamp == pd.Timestamp(T1)].set_index("customer_id")
-    assert sorted(at_t1.index) == [1, 2, 3, 4, 5, 6]  # customer 4 never did anything but is a customer
+    assert sorted(at_t1.index) == [1, 2, 3, 4, 5, 6, 7]  # customer 4 never did anything but is a customer
     assert at_t1.loc[4, "tenure_days"] == 10
     assert at_t1.loc[2, "email_opt_in"] == 0 and pd.isna(at_t1.loc[4, "email_opt_in"])
     assert at_t1.loc[1, "region"] == "north" and at_t1.loc[3, "region"] is None
