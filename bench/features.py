@@ -26,7 +26,6 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 from _measure import Measurement, measure  # bench/ is on sys.path when run as a script
 
@@ -51,7 +50,7 @@ def main() -> None:
         shutil.copytree(root / "new" / "raw", root / "baseline" / "raw")
         baseline = _baseline_build(args.baseline_commit, root / "baseline", root / "checkout")
         full = _build(REPO, root / "new")
-        same, differing = _compare(root / "baseline" / "offline", root / "new" / "offline")
+        differences = _compare(root / "baseline" / "offline", root / "new" / "offline")
         ws = Workspace.resolve(root / "new").activate()
         last = _last_snapshot(ws)
         incremental = measure(lambda: build_features(ws, as_of=last))
@@ -73,7 +72,9 @@ def main() -> None:
         f"full build      : {full.seconds:8.1f} s  peak {full.peak_memory / gib:.2f} GiB (process tree, Ray's "
         f"workers included)  {values / full.seconds:,.0f} values/s"
     )
-    print(f"same rows       : {same} months of views; differing in: {', '.join(differing) or 'none'}")
+    print("rows against the baseline (only baseline / of which empty / only today / other values / beyond 1e-5):")
+    for view, counts in differences.items():
+        print(f"  {view:28s}" + "".join(f" {n:9,}" for n in counts))
     print(f"incremental date: {incremental.seconds:8.1f} s  peak {incremental.peak_memory / gib:.2f} GiB")
     print(f"feast apply     : {apply_s:8.1f} s")
     print(
@@ -102,27 +103,45 @@ def _baseline_build(commit: str, workdir: Path, checkout: Path) -> Measurement:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(checkout)], check=True)
 
 
-def _compare(baseline: Path, new: Path) -> tuple[int, list[str]]:
-    """How many months of views hold the same rows (the build time aside; whatever their files, as the bucket
-    counts may differ) in both stores, and the views of those that do not."""
-    months = {p.relative_to(baseline) for p in baseline.glob("*/????-??")}
-    months |= {p.relative_to(new) for p in new.glob("*/????-??")}
-    same, differing = 0, set()
-    for month in sorted(months):
-        if _rows(baseline / month).equals(_rows(new / month)):
-            same += 1
-        else:
-            differing.add(month.parts[0])
-    return same, sorted(differing)
+def _compare(baseline: Path, new: Path) -> dict[str, tuple[int, int, int, int, int]]:
+    """Per view, the rows (keyed by customer and snapshot, the build time aside) that only the baseline has, and of
+    those the empty ones (every feature 0 or null), that only today's build has, that both have with other values,
+    and of those with a value off by more than
+    ``TOLERANCE`` (relative; vectors' unit-length elements absolute), whatever the files they are in."""
+    con = duckdb.connect(config={"enable_progress_bar": False})
+    out = {}
+    for view in sorted({p.parent.name for p in [*baseline.glob("*/????-??"), *new.glob("*/????-??")]}):
+        old, now = (f"read_parquet('{root / view}/*/*.parquet')" for root in (baseline, new))
+        columns = [c for c in con.sql(f"SELECT * FROM {now} LIMIT 0").columns if c not in _KEYS]
+        distinct = " OR ".join(f'b."{c}" IS DISTINCT FROM n."{c}"' for c in columns)
+        far = " OR ".join(_far(con, now, c) for c in columns)
+        empty = " AND ".join(f"coalesce(b.\"{c}\"::VARCHAR IN ('0', '0.0'), b.\"{c}\" IS NULL)" for c in columns)
+        out[view] = con.execute(
+            f"""SELECT count(*) FILTER (n.customer_id IS NULL), count(*) FILTER (n.customer_id IS NULL AND {empty}),
+                       count(*) FILTER (b.customer_id IS NULL),
+                       count(*) FILTER (b.customer_id = n.customer_id AND ({distinct})),
+                       count(*) FILTER (b.customer_id = n.customer_id AND ({far}))
+                FROM {old} b FULL JOIN {now} n
+                  ON b.customer_id = n.customer_id AND b.event_timestamp = n.event_timestamp"""
+        ).fetchall()[0]
+    return out
 
 
-def _rows(month: Path) -> pa.Table:
-    """The rows of a view's month, sorted, without their build time (none if the month is missing)."""
-    files = sorted(month.glob("*.parquet"))
-    if not files:
-        return pa.table({})
-    table = pa.concat_tables(pq.read_table(f) for f in files)
-    return table.drop(["created_at"]).sort_by([("event_timestamp", "ascending"), ("customer_id", "ascending")])
+TOLERANCE = 1e-5
+_KEYS = ("customer_id", "event_timestamp", "created_at")
+
+
+def _far(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> str:
+    """SQL: ``column`` of baseline row ``b`` and new row ``n`` differ by more than ``TOLERANCE`` (or in nullness)."""
+    kind = con.sql(f'SELECT typeof("{column}") FROM {relation} LIMIT 1').fetchall()
+    b, n = f'b."{column}"', f'n."{column}"'
+    if kind and kind[0][0].endswith("[]"):
+        gap = f"list_max(list_transform(range(1, len({b}) + 1), lambda i: abs({b}[i] - {n}[i]))) > {TOLERANCE}"
+    elif kind and kind[0][0] in ("FLOAT", "DOUBLE", "INTEGER", "BIGINT"):
+        gap = f"abs({b} - {n}) > {TOLERANCE} * greatest(abs({b}), abs({n}), 1)"
+    else:
+        gap = f"{b} IS DISTINCT FROM {n}"
+    return f"(({b} IS NULL) <> ({n} IS NULL) OR coalesce({gap}, false))"
 
 
 def _last_snapshot(ws: Workspace) -> date:
