@@ -48,8 +48,15 @@ def main() -> None:
         root = Path(tmp)
         generate_synthetic(SyntheticConfig(customers=args.customers), root / "new" / "raw")
         shutil.copytree(root / "new" / "raw", root / "baseline" / "raw")
+        gib, commit = 2**30, args.baseline_commit[:7]
         baseline = _baseline_build(args.baseline_commit, root / "baseline", root / "checkout")
-        full = _build(REPO, root / "new")
+        print(
+            f"baseline build  : {baseline.seconds:8.1f} s  peak {baseline.peak_memory / gib:.2f} GiB ({commit})",
+            flush=True,
+        )
+        full = _build(REPO, root / "new")  # each figure printed once taken: a later failure loses none
+        print(f"full build      : {full.seconds:8.1f} s  peak {full.peak_memory / gib:.2f} GiB (process tree, Ray's "
+              "workers included)", flush=True)  # fmt: skip
         differences = _compare(root / "baseline" / "offline", root / "new" / "offline")
         ws = Workspace.resolve(root / "new").activate()
         last = _last_snapshot(ws)
@@ -61,16 +68,9 @@ def main() -> None:
         rows, values = _rows_and_values(ws)
         size = sum(f.stat().st_size for f in ws.offline_dir.rglob("*.parquet"))
         views = len(workspace_catalog(ws))
-    gib = 2**30
     print(
-        f"customers={args.customers:,} views={views} rows={rows:,} "
-        f"feature_values={values:,} offline_size={size / 2**20:.0f} MiB"
-    )
-    commit = args.baseline_commit[:7]
-    print(f"baseline build  : {baseline.seconds:8.1f} s  peak {baseline.peak_memory / gib:.2f} GiB ({commit})")
-    print(
-        f"full build      : {full.seconds:8.1f} s  peak {full.peak_memory / gib:.2f} GiB (process tree, Ray's "
-        f"workers included)  {values / full.seconds:,.0f} values/s"
+        f"customers={args.customers:,} views={views} rows={rows:,} feature_values={values:,} "
+        f"offline_size={size / 2**20:.0f} MiB  {values / full.seconds:,.0f} values/s in the full build"
     )
     print("rows against the baseline (only baseline / of which empty / only today / other values / beyond 1e-5):")
     for view, counts in differences.items():
@@ -108,7 +108,8 @@ def _compare(baseline: Path, new: Path) -> dict[str, tuple[int, int, int, int, i
     those the empty ones (every feature 0 or null), that only today's build has, that both have with other values,
     and of those with a value off by more than
     ``TOLERANCE`` (relative; vectors' unit-length elements absolute), whatever the files they are in."""
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     out = {}
     for view in sorted({p.parent.name for p in [*baseline.glob("*/????-??"), *new.glob("*/????-??")]}):
         old, now = (f"read_parquet('{root / view}/*/*.parquet')" for root in (baseline, new))
