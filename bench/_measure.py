@@ -21,27 +21,31 @@ PAUSE_FACTOR = 9  # pause at least 9x as long as a sample took: the sampler uses
 
 @dataclass(frozen=True)
 class Measurement:
-    """Wall-clock seconds and peak memory (bytes of PSS, summed over the process tree)."""
+    """Wall-clock seconds, peak memory (bytes of PSS, summed over the process tree) and the peak private memory
+    (USS: pages no other process maps) of any one process of the tree, such as one Ray worker."""
 
     seconds: float
     peak_memory: int
+    peak_process_private: int = 0
 
 
 def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
     """Run ``work`` while sampling the memory of this process and its children (every ``interval`` seconds, or
     less often when a sample is slow)."""
     me = psutil.Process()
-    peak = 0
+    peak = peak_private = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_private
         while not done.is_set():
             started = time.perf_counter()
             total = 0
             for proc in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):  # a child may exit between listing and reading
-                    total += proc.memory_full_info().pss
+                    memory = proc.memory_full_info()
+                    total += memory.pss
+                    peak_private = max(peak_private, memory.uss)
             peak = max(peak, total)
             # reading PSS walks every page table: of a process tree holding many GiB that costs tens of ms, so
             # the pause grows with it and the sampler keeps to about a tenth of a core
@@ -56,7 +60,7 @@ def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
         elapsed = time.perf_counter() - start
         done.set()
         sampler.join()
-    return Measurement(elapsed, peak)
+    return Measurement(elapsed, peak, peak_private)
 
 
 def median_of(runs: list[Measurement]) -> Measurement:

@@ -4,12 +4,14 @@ Workload: the training-set benchmark's workspace (10,000 synthetic customers ove
 one 384-d embedding, so 2,607 matrix columns), monthly labels from April (min. 90 days of history) and the
 training set joined from them, once. Then, on that same training set:
 
-- **baseline**: one process loads the matrices, quantizes the training matrix once (``QuantileDMatrix``, both
-  cores) and trains every category one after another with ``xgboost.train`` (same parameters, early stopping,
-  both cores), then scores and evaluates the test split: the best one machine does without Ray;
+- **baseline**: one process loads the matrices, quantizes the training matrix once (an in-memory
+  ``QuantileDMatrix``, both cores) and trains every category one after another with ``xgboost.train`` (same
+  parameters, early stopping, both cores), then scores and evaluates the test split: the best one machine does
+  without Ray;
 - **ours**: ``training.trainer.fit_categories`` (a Ray task loads the matrices once; a pool of actors quantizes
-  them once each and trains the categories as they come; evaluation, plots and the registry write included),
-  with 2 workers (two actors of one thread) and with 1 worker (one actor);
+  them once each into pages on local disk, see :mod:`training.quantized`, and trains the categories as they
+  come; evaluation, plots and the registry write included), with 2 workers (two actors of one thread) and with
+  1 worker (one actor);
 - **ours, data-parallel**: the same with ``strategy="data-parallel"`` (Ray Train's XGBoost trainer, 2 workers of
   one thread, every category across both), the path for training sets that outgrow one worker.
 
@@ -32,15 +34,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import xgboost as xgb
 
 from propensity.config import Workspace
 from propensity.features.catalog import FEATURE_SERVICE
 from training.booster import BoosterParams, positive_weight, predict_proba
 from training.evaluate import evaluate
-from training.fitting import SPLITS, fit_category, skip_reason
+from training.fitting import SPLITS, fit_category, quantile_options, skip_reason
 from training.labels import LABEL_PREFIX, LabelConfig, build_labels
 from training.splits import split_cutoffs
-from training.trainer import TrainConfig, fit_categories, load_splits, quantize
+from training.trainer import TrainConfig, fit_categories, load_splits
 from training.training_set import build_training_set, write_training_set
 
 
@@ -121,7 +124,9 @@ def _plain(path: Path, columns: list[str], categories: list[str], split) -> list
     features = [c for c in columns if not c.startswith(LABEL_PREFIX)]
     data, _ = load_splits(str(path), features, [LABEL_PREFIX + c for c in categories], split)
     params = BoosterParams()
-    train, validation = quantize(data, params, threads=2)
+    kinds = quantile_options(data.layout, params, threads=2)  # XGBoost's in-memory bins, as users use it
+    train = xgb.QuantileDMatrix(data.matrices["train"], **kinds)
+    validation = xgb.QuantileDMatrix(data.matrices["validation"], ref=train, **kinds)
     aucs = []
     for category in categories:
         labels = {name: data.labels[name][LABEL_PREFIX + category] for name in SPLITS}

@@ -2,11 +2,11 @@
 
 All categories train in one Ray Train run (``XGBoostTrainer``), one after another across every worker. Each worker
 takes its shard of the train, validation and test rows and bins its train and validation shards once, block by
-block (a ``QuantileDMatrix`` fed by an iterator, so it never holds their float matrix); XGBoost's collective
-merges the workers' bin sketches, gradient histograms and validation log loss, so all workers grow the same trees
-and early stopping sees the whole validation split. Per category only the labels and weights change. Each worker
-then scores its test shard and sends the labels and scores through a Ray queue; the driver evaluates, plots and
-registers each category as its last shard arrives, so progress is live.
+block, so it never holds their float matrix, into pages on local disk (:mod:`training.quantized`); XGBoost's
+collective merges the workers' bin sketches, gradient histograms and validation log loss, so all workers grow the
+same trees and early stopping sees the whole validation split. Per category only the labels and weights change.
+Each worker then scores its test shard and sends the labels and scores through a Ray queue; the driver evaluates,
+plots and registers each category as its last shard arrives, so progress is live.
 
 Before that one Ray task surveys the set: the matrix layout (string vocabularies from the train split's string
 columns alone), and, streaming every split in row order, the rows and positives per split and label and the same
@@ -16,7 +16,7 @@ data fingerprint as the per-category strategy's.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,7 @@ from training.fitting import SPLITS, Champion, category_result, fit_category, qu
 from training.labels import LABEL_PREFIX
 from training.matrix import Fingerprint, MatrixLayout, is_array, is_string
 from training.plan import ENTITY_TIMESTAMP
+from training.quantized import page_directory, quantized
 from training.results import CategoryResult, SetDescription, ShardScores, SkippedCategory, TrainedCategory, TrainingJob
 from training.splits import TimeSplit, cutoff_stamps, split_filter
 
@@ -180,11 +181,21 @@ def _train_loop(config: dict[str, WorkerTask]) -> None:
     """One Ray Train worker: bin its shards once, then fit every category with the others and send its test
     shard's labels and scores to the driver."""
     task = config["task"]
+    pages = page_directory()
+    try:
+        _fit_shards(task, pages)
+    finally:
+        shutil.rmtree(pages, ignore_errors=True)
+
+
+def _fit_shards(task: WorkerTask, pages: Path) -> None:
+    """:func:`_train_loop`'s work, the quantized pages in the directory ``pages``."""
     shards = {name: ray.train.get_dataset_shard(name).materialize() for name in SPLITS}
     options = quantile_options(task.layout, task.params, task.threads)
-    del options["feature_types"]  # an iterator gives them with each block
-    train_matrix = xgb.QuantileDMatrix(_Blocks(shards["train"], task.layout), **options)
-    validation_matrix = xgb.QuantileDMatrix(_Blocks(shards["validation"], task.layout), ref=train_matrix, **options)
+    train_matrix = quantized(_matrices(shards["train"], task.layout), options, pages / "train")
+    validation_matrix = quantized(
+        _matrices(shards["validation"], task.layout), options, pages / "validation", ref=train_matrix
+    )
     test_matrix = task.layout.matrix(pa.concat_tables(_blocks(shards["test"])))
     labels = {name: _shard_labels(shard, list(task.weights)) for name, shard in shards.items()}
     rank = ray.train.get_context().get_world_rank()
@@ -221,23 +232,6 @@ def _shard_labels(shard: ray.data.Dataset, categories: list[str]) -> dict[str, n
     return {c: table.column(LABEL_PREFIX + c).to_numpy().astype(np.float32) for c in categories}
 
 
-class _Blocks(xgb.DataIter):
-    """A materialized shard's blocks as float32 matrices, for binning without the shard's whole matrix."""
-
-    def __init__(self, shard: ray.data.Dataset, layout: MatrixLayout):
-        self._shard = shard
-        self._layout = layout
-        self._iterator: Iterator[pa.Table] | None = None
-        super().__init__(release_data=True)
-
-    def reset(self) -> None:
-        self._iterator = None
-
-    def next(self, input_data) -> bool:
-        if self._iterator is None:
-            self._iterator = _blocks(self._shard)
-        block = next(self._iterator, None)
-        if block is None:
-            return False
-        input_data(data=self._layout.matrix(block), feature_types=self._layout.feature_types)
-        return True
+def _matrices(shard: ray.data.Dataset, layout: MatrixLayout) -> Callable[[], Iterator[np.ndarray]]:
+    """Passes over a materialized shard's blocks as float32 matrices, for binning without its whole matrix."""
+    return lambda: (layout.matrix(block) for block in _blocks(shard))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -30,6 +31,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import ray
 import xgboost as xgb
+from ray.actor import ActorHandle
 from ray.util import ActorPool
 
 from propensity.config import Workspace
@@ -46,6 +48,7 @@ from training.inputs import current_training_set
 from training.joining import join_training_set
 from training.labels import LABEL_FILE, LABEL_PREFIX, read_definition
 from training.matrix import Fingerprint, MatrixLayout
+from training.quantized import page_directory, quantized, row_blocks
 from training.registry import ModelCard, ModelRegistry
 from training.results import CategoryResult, SetDescription, SkippedCategory, TrainingJob
 from training.splits import TimeSplit, split_cutoffs, split_filter
@@ -152,8 +155,8 @@ def fit_categories(
 
 def choose_strategy(path: Path, config: TrainConfig) -> str:
     """``config.strategy``, with ``auto`` resolved: data-parallel when the training set, uncompressed, is larger
-    than ``max_worker_gib`` (by default a quarter of the smallest node's memory), as every per-category trainer
-    holds its quantized copy next to the float matrices."""
+    than ``max_worker_gib`` (by default a quarter of the smallest node's memory), as the per-category strategy
+    holds the whole set's float matrices on every node that trains."""
     if config.strategy != "auto":
         return config.strategy
     limit = config.max_worker_gib * 2**30 if config.max_worker_gib else smallest_node_memory() / 4
@@ -176,16 +179,23 @@ def _per_category(job: TrainingJob, config: TrainConfig) -> tuple[SetDescription
     cpus = config.workers or cluster_cpus()
     actors = min(len(job.categories), cpus)
     threads = worker_threads(cpus, actors)
-    pool = ActorPool([CategoryTrainer.options(num_cpus=threads).remote(data, config, threads) for _ in range(actors)])
-    results = pool.map_unordered(lambda actor, c: actor.train.remote(c, job.champions.get(c)), job.categories)
-    return ray.get(description), _keeping(data, results)
+    trainers = [CategoryTrainer.options(num_cpus=threads).remote(data, config, threads) for _ in range(actors)]
+    results = ActorPool(trainers).map_unordered(
+        lambda actor, c: actor.train.remote(c, job.champions.get(c)), job.categories
+    )
+    return ray.get(description), _closing(trainers, data, results)
 
 
-def _keeping(data: ray.ObjectRef, results: Iterator[CategoryResult]) -> Iterator[CategoryResult]:
-    """``results``, holding a reference to the trainers' ``data`` until the last one: a trainer restarted after
-    its process died is constructed from it again."""
-    yield from results
-    del data
+def _closing(
+    trainers: list[ActorHandle], data: ray.ObjectRef, results: Iterator[CategoryResult]
+) -> Iterator[CategoryResult]:
+    """``results``, holding a reference to the trainers' ``data`` until the last one (a trainer restarted after
+    its process died is constructed from it again); then the trainers drop their pages."""
+    try:
+        yield from results
+    finally:
+        ray.get([trainer.close.remote() for trainer in trainers])
+        del data
 
 
 @dataclass(frozen=True)
@@ -232,7 +242,8 @@ class CategoryTrainer:
         self.data = data
         self.config = config
         self.threads = threads
-        self.train_matrix, self.validation_matrix = quantize(data, config.params, threads)
+        self.pages = page_directory()
+        self.train_matrix, self.validation_matrix = quantize(data, config.params, threads, self.pages)
 
     def train(self, category: str, champion: Champion | None) -> CategoryResult:
         """Fit, evaluate and plot ``category``; score the production ``champion`` on the same test rows."""
@@ -250,12 +261,18 @@ class CategoryTrainer:
         scores = predict_proba(booster, test, weight)
         return category_result(category, booster, weight, labels["test"], scores, rival, self.data.layout.columns)
 
+    def close(self) -> None:
+        """Drop the quantized matrices and their pages."""
+        del self.train_matrix, self.validation_matrix
+        shutil.rmtree(self.pages, ignore_errors=True)
 
-def quantize(data: SplitData, params: BoosterParams, threads: int) -> tuple[xgb.QuantileDMatrix, xgb.QuantileDMatrix]:
-    """The train and validation matrices binned once (validation on the train bins), string features categorical."""
+
+def quantize(data: SplitData, params: BoosterParams, threads: int, pages: Path) -> tuple[xgb.DMatrix, xgb.DMatrix]:
+    """The train and validation matrices binned once (validation on the train bins), string features categorical,
+    their pages in the directory ``pages`` (see :mod:`training.quantized`)."""
     kinds = quantile_options(data.layout, params, threads)
-    train = xgb.QuantileDMatrix(data.matrices["train"], **kinds)
-    return train, xgb.QuantileDMatrix(data.matrices["validation"], ref=train, **kinds)
+    train = quantized(row_blocks(data.matrices["train"]), kinds, pages / "train")
+    return train, quantized(row_blocks(data.matrices["validation"]), kinds, pages / "validation", ref=train)
 
 
 def _record(
