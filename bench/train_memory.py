@@ -10,7 +10,7 @@ memory (USS) of its largest process. For training, that process is a trainer: it
 matrix a trainer learns from (label rows x matrix columns x 4 bytes for per-category training, which gives each
 trainer every row; that over the workers for data-parallel training, which gives each its share).
 
-    python bench/training.py --workdir /tmp/bench100k --first 2024-05-01 --last 2025-11-01
+    python bench/train_memory.py --workdir /tmp/bench100k --first 2024-05-01 --last 2025-11-01
 
 The last line is ``training_worker_memory_ratio=<largest trainer's private memory / its float32 matrix>``.
 """
