@@ -12,7 +12,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -22,11 +22,13 @@ PAUSE_FACTOR = 9  # pause at least 9x as long as a sample took: the sampler uses
 @dataclass(frozen=True)
 class Measurement:
     """Wall-clock seconds, peak memory (bytes of PSS, summed over the process tree) and the peak private memory
-    (USS: pages no other process maps) of any one process of the tree, such as one Ray worker."""
+    (USS: pages no other process maps) of any one process of the tree, overall and per process title (a Ray
+    worker's title names its task or actor method, e.g. ``ray::CategoryTrainer.train``)."""
 
     seconds: float
     peak_memory: int
     peak_process_private: int = 0
+    peak_private_by_title: dict[str, int] = field(default_factory=dict)  # process title (Ray's shows the task)
 
 
 def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
@@ -34,6 +36,7 @@ def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
     less often when a sample is slow)."""
     me = psutil.Process()
     peak = peak_private = 0
+    by_title: dict[str, int] = {}
     done = threading.Event()
 
     def sample() -> None:
@@ -46,6 +49,8 @@ def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
                     memory = proc.memory_full_info()
                     total += memory.pss
                     peak_private = max(peak_private, memory.uss)
+                    title = (proc.cmdline() or [proc.name()])[0][:60]
+                    by_title[title] = max(by_title.get(title, 0), memory.uss)
             peak = max(peak, total)
             # reading PSS walks every page table: of a process tree holding many GiB that costs tens of ms, so
             # the pause grows with it and the sampler keeps to about a tenth of a core
@@ -60,7 +65,7 @@ def measure(work: Callable[[], object], interval: float = 0.05) -> Measurement:
         elapsed = time.perf_counter() - start
         done.set()
         sampler.join()
-    return Measurement(elapsed, peak, peak_private)
+    return Measurement(elapsed, peak, peak_private, by_title)
 
 
 def median_of(runs: list[Measurement]) -> Measurement:

@@ -6,19 +6,23 @@ set joined from them once (`features apply` first when the workspace has no regi
 ``--strategies``, `propensity train --categories ... --strategy S --force` in a process of its own.
 
 For every step: wall time, the peak memory of its process tree (PSS, Ray's workers included), and the peak private
-memory (USS) of its largest process. For training, that process is a trainer: it is reported against the float32
+memory (USS) of its largest process, and of the largest processes by title (Ray's titles name the task or actor).
+For training, the largest trainer (a ``CategoryTrainer`` or Ray Train worker) is reported against the float32
 matrix a trainer learns from (label rows x matrix columns x 4 bytes for per-category training, which gives each
 trainer every row; that over the workers for data-parallel training, which gives each its share).
 
     python bench/train_memory.py --workdir /tmp/bench100k --first 2024-05-01 --last 2025-11-01
 
-The last line is ``training_worker_memory_ratio=<largest trainer's private memory / its float32 matrix>``.
+The last line is ``training_worker_memory_ratio=<largest trainer's private memory / its float32 matrix>``. A
+process's title is read when it is sampled, so a Ray worker that ran a trainer and another task is counted under
+each title it had.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +35,7 @@ from training.labels import LABEL_FILE
 from training.registry import ModelRegistry
 
 GIB = 2**30
+TRAINER_TITLES = re.compile(r"CategoryTrainer|RayTrainWorker")  # Ray's titles of the training actors
 
 
 def main() -> None:
@@ -60,14 +65,18 @@ def main() -> None:
         columns = len(card.layout.columns)
         share = rows if strategy == "per-category" else rows / args.workers
         matrix = share * columns * 4
-        ratio = measurement.peak_process_private / matrix
+        peaks = measurement.peak_private_by_title
+        trainer = max((private for title, private in peaks.items() if TRAINER_TITLES.search(title)), default=0)
+        ratio = trainer / matrix
         worst = max(worst, ratio)
         _report(f"train {strategy}", measurement)
         print(
             f"  {rows:,} label rows x {columns:,} columns; a trainer's float32 matrix {matrix / GIB:.2f} GiB; "
-            f"its peak private memory {ratio:.2f}x that",
+            f"the largest trainer's peak private memory {trainer / GIB:.2f} GiB, {ratio:.2f}x that",
             flush=True,
         )
+        for title, private in sorted(measurement.peak_private_by_title.items(), key=lambda item: -item[1])[:4]:
+            print(f"    {title:60s} {private / GIB:6.2f} GiB private at its peak", flush=True)
     print(f"training_worker_memory_ratio={worst:.2f}")
 
 
